@@ -1,0 +1,297 @@
+"""Activation statistics for ncnn int8: run the fp32 model, pick a clipping threshold per blob.
+
+The model runs in ncnn itself (``Extractor.extract`` of every blob that feeds a quantized layer),
+with fp16/bf16 storage and arithmetic off, so the statistics are those of the fp32 network that
+the int8 one replaces. Each method turns a blob's values into a threshold ``T``; the int8 input
+scale is ``127 / T``:
+
+- ``minmax``: ``T`` is the largest ``|x|`` over all samples. Never clips; wastes range on outliers.
+- ``kl``: ncnn2table's entropy calibration. A 2048-bin histogram of ``|x|`` (zeros left out)
+  over ``[0, absmax]``; for every candidate ``T`` from bin 128 to 2048, the clipped distribution
+  is merged into 128 levels and expanded back, and the ``T`` with the least KL divergence wins.
+  A histogram needs data: at least ``MIN_SAMPLES["kl"]`` (8) samples.
+- ``aciq``: ncnn2table's Gaussian clipping (Banner et al., ACIQ): the std of a Gaussian whose
+  expected max over ``N`` draws is ``absmax``, times the optimal 8-bit clip factor 3.924.
+  zoo caps ``T`` at ``absmax`` (ncnn does not; a threshold above the max only wastes range,
+  which happens for small blobs such as a classifier's pooled features).
+
+The threshold functions are pure numpy; only ``collect_statistics`` runs ncnn.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from zoo.errors import ExportError, InputError
+
+HISTOGRAM_BINS = 2048
+KL_TARGET_BINS = 128
+KL_EPS = 1e-4
+
+# The fewest calibration samples each method accepts. KL fits a histogram of the tails: with a
+# handful of images its threshold follows the sample, not the distribution.
+MIN_SAMPLES: dict[str, int] = {"minmax": 1, "kl": 8, "aciq": 1}
+
+# ACIQ optimal clipping value in units of sigma for 1..8 bits (Banner et al. 2019), as ncnn uses.
+_ACIQ_ALPHA = (
+    0.0,
+    1.71063519,
+    2.15159277,
+    2.55913646,
+    2.93620062,
+    3.28691474,
+    3.6151146,
+    3.92403714,
+)
+
+
+@dataclass(frozen=True)
+class BlobStatistics:
+    """What calibration saw of one blob over all samples."""
+
+    absmax: float
+    elements: int  # per sample, for ACIQ's N
+    histogram: np.ndarray | None  # HISTOGRAM_BINS counts of |x| over (0, absmax]; kl only
+
+
+@dataclass(frozen=True)
+class BlobCalibration:
+    blob: str
+    absmax: float
+    threshold: float
+
+    @property
+    def scale(self) -> float:
+        """ncnn's int8 input scale: ``q = round(x * scale)``, clamped to [-127, 127]."""
+        return 127.0 / self.threshold if self.threshold > 0 else 1.0
+
+
+# ----------------------------------------------------------------------------- pure numpy
+
+
+def abs_histogram(values: np.ndarray, absmax: float, bins: int = HISTOGRAM_BINS) -> np.ndarray:
+    """Counts of ``|x|`` in ``bins`` equal bins over ``[0, absmax]``; exact zeros are skipped
+    (after ReLU they are most of the mass and say nothing about the range), as ncnn2table does."""
+    mags = np.abs(values[values != 0].astype(np.float64, copy=False))
+    if absmax <= 0 or mags.size == 0:
+        return np.zeros(bins, np.int64)
+    index = np.minimum((mags / absmax * bins).astype(np.int64), bins - 1)
+    return np.bincount(index, minlength=bins)
+
+
+def _interval_mass(cumulative: np.ndarray, density: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Mass of a piecewise-constant distribution over ``[0, x)`` for unit-width bins."""
+    whole = np.minimum(np.floor(x).astype(np.int64), density.size - 1)
+    return cumulative[whole] + (x - whole) * density[whole]
+
+
+def kl_threshold_bin(histogram: np.ndarray, target_bins: int = KL_TARGET_BINS) -> int:
+    """The histogram bin count ``T`` minimising KL(clipped || quantised-then-expanded).
+
+    Follows ncnn2table's quantize_KL: ``p`` is the histogram over bins ``[0, T)`` with the tail
+    folded into bin ``T-1``, plus eps; ``q`` averages the (unfolded) histogram over
+    ``target_bins`` equal intervals of ``[0, T)`` (fractional bin edges weighted by overlap) and
+    spreads each average back over the bins, plus eps.
+    """
+    total = float(histogram.sum())
+    nbins = histogram.size
+    if total <= 0:
+        return nbins
+    h = histogram.astype(np.float64) / total
+    cumulative = np.concatenate([[0.0], np.cumsum(h)])
+    best_bin, best_kl = target_bins, math.inf
+    for threshold in range(target_bins, nbins):
+        width = threshold / target_bins
+        edges = np.arange(target_bins + 1) * width
+        edges[-1] = threshold
+        level_mass = np.diff(_interval_mass(cumulative, np.append(h, 0.0), edges))
+        level_density = level_mass / width
+        # Expand back: integral of the level density over each unit bin [k, k+1).
+        level_cumulative = np.concatenate([[0.0], np.cumsum(level_mass)])
+        points = np.arange(threshold + 1, dtype=np.float64)
+        level = np.minimum(np.floor(points / width).astype(np.int64), target_bins - 1)
+        integral = level_cumulative[level] + (points - level * width) * level_density[level]
+        expanded = np.diff(integral) + KL_EPS
+        clipped = h[:threshold] + KL_EPS
+        clipped[-1] += h[threshold:].sum()
+        kl = float(np.sum(clipped * np.log(clipped / expanded)))
+        if kl < best_kl:
+            best_kl, best_bin = kl, threshold
+    return best_bin
+
+
+def kl_threshold(histogram: np.ndarray, absmax: float) -> float:
+    """KL threshold in the blob's units: the middle of the best bin, as ncnn2table writes it."""
+    if absmax <= 0:
+        return 0.0
+    return (kl_threshold_bin(histogram) + 0.5) * absmax / histogram.size
+
+
+def aciq_threshold(absmax: float, elements: int, bits: int = 8) -> float:
+    """Gaussian ACIQ clipping threshold, capped at ``absmax``."""
+    if absmax <= 0 or elements < 2:
+        return absmax
+    gaussian_const = (0.5 * 0.35) * (1 + math.sqrt(math.pi * math.log(4)))
+    std = (absmax * 2 * gaussian_const) / math.sqrt(2 * math.log(elements))
+    return min(absmax, _ACIQ_ALPHA[bits - 1] * std)
+
+
+def threshold_for(method: str, stats: BlobStatistics) -> float:
+    if method == "minmax":
+        return stats.absmax
+    if method == "aciq":
+        return aciq_threshold(stats.absmax, stats.elements)
+    if method == "kl":
+        if stats.histogram is None:
+            raise ValueError("kl needs a histogram")
+        return min(stats.absmax, kl_threshold(stats.histogram, stats.absmax))
+    raise ValueError(method)
+
+
+def check_method(method: str, sample_count: int) -> None:
+    """InputError for an unknown method, an empty set, or fewer samples than the method needs."""
+    if method not in MIN_SAMPLES:
+        raise InputError(
+            f"unknown int8 calibration method {method!r}; choose one of {', '.join(MIN_SAMPLES)}"
+        )
+    if sample_count == 0:
+        raise InputError("the int8 calibration set is empty: give at least one preprocessed input")
+    need = MIN_SAMPLES[method]
+    if sample_count < need:
+        raise InputError(
+            f"int8 calibration method {method!r} needs at least {need} samples, got {sample_count}"
+            " (use method='minmax' for fewer)"
+        )
+
+
+# ----------------------------------------------------------------------------- ncnn
+
+
+def fp32_option(ncnn: object, num_threads: int = 1) -> object:
+    """An ncnn Option with every reduced-precision path off: the reference fp32 network."""
+    opt = ncnn.Option()  # type: ignore[attr-defined]
+    opt.num_threads = num_threads
+    opt.lightmode = False
+    for flag in (
+        "use_fp16_storage",
+        "use_fp16_arithmetic",
+        "use_fp16_packed",
+        "use_bf16_storage",
+        "use_bf16_packed",
+        "use_int8_inference",
+        "use_vulkan_compute",
+    ):
+        if hasattr(opt, flag):
+            setattr(opt, flag, False)
+    return opt
+
+
+def load_net(param: Path, bin: Path, opt: object) -> object:
+    """A stock ``ncnn.Net`` with ``opt``; ExportError if ncnn refuses either file."""
+    from zoo.deps import require
+
+    ncnn = require("ncnn", "runtime", "to run ncnn models")
+    net = ncnn.Net()
+    net.opt = opt
+    if net.load_param(str(param)) != 0:
+        raise ExportError(f"ncnn could not load {param}")
+    if net.load_model(str(bin)) != 0:
+        raise ExportError(f"ncnn could not load the weights {bin} for {param}")
+    return net
+
+
+def to_ncnn_inputs(
+    sample: Mapping[str, np.ndarray], input_names: Sequence[str]
+) -> dict[str, np.ndarray]:
+    """Check one calibration sample and drop its batch dimension: ``{"in0": (1,3,H,W)}`` ->
+    ``{"in0": (3,H,W)}`` float32, contiguous."""
+    if not isinstance(sample, Mapping):
+        raise InputError(
+            "each calibration sample must be a dict of input name -> array, "
+            f"got {type(sample).__name__}"
+        )
+    missing = [name for name in input_names if name not in sample]
+    extra = [name for name in sample if name not in input_names]
+    if missing or extra:
+        raise InputError(
+            f"calibration sample has inputs {sorted(sample)}, the model expects "
+            f"{list(input_names)} (missing {missing}, unknown {extra})"
+        )
+    out = {}
+    for name in input_names:
+        array = np.asarray(sample[name])
+        if array.ndim < 2 or array.shape[0] != 1:
+            raise InputError(
+                f"calibration input {name!r} must have batch size 1 as its first dim, e.g. "
+                f"(1, 3, 224, 224); got shape {array.shape}"
+            )
+        out[name] = np.ascontiguousarray(array[0], dtype=np.float32)
+    return out
+
+
+def extract_blobs(
+    net: object, inputs: Mapping[str, np.ndarray], blobs: Sequence[str]
+) -> dict[str, np.ndarray]:
+    """Run ``net`` on one sample and return the named blobs (ncnn layout, batch dim dropped)."""
+    import ncnn
+
+    ex = net.create_extractor()  # type: ignore[attr-defined]
+    # Light mode frees blobs once consumed; extracting several blobs needs them all kept.
+    ex.set_light_mode(False)
+    mats = {name: ncnn.Mat(array) for name, array in inputs.items()}  # keep alive during run
+    for name, mat in mats.items():
+        ex.input(name, mat)
+    out = {}
+    for blob in blobs:
+        ret, mat = ex.extract(blob)
+        if ret != 0:
+            raise ExportError(f"ncnn could not compute blob {blob!r} (error {ret})")
+        out[blob] = np.array(mat, dtype=np.float32, copy=True)
+    return out
+
+
+def collect_statistics(
+    net: object,
+    samples: Sequence[Mapping[str, np.ndarray]],
+    blobs: Sequence[str],
+    method: str,
+) -> dict[str, BlobStatistics]:
+    """absmax (and for kl, the histogram) of each blob over every sample.
+
+    ``samples`` are ncnn inputs (batch dim already dropped). kl runs the net twice per sample:
+    the histogram range is the absmax of the whole set, known only after the first pass."""
+    absmax = dict.fromkeys(blobs, 0.0)
+    elements = dict.fromkeys(blobs, 0)
+    for sample in samples:
+        for blob, values in extract_blobs(net, sample, blobs).items():
+            if not np.all(np.isfinite(values)):
+                raise ExportError(f"blob {blob!r} has non-finite values on a calibration sample")
+            absmax[blob] = max(absmax[blob], float(np.abs(values).max(initial=0.0)))
+            elements[blob] = values.size
+    histograms: dict[str, np.ndarray | None] = dict.fromkeys(blobs)
+    if method == "kl":
+        sums = {blob: np.zeros(HISTOGRAM_BINS, np.int64) for blob in blobs}
+        for sample in samples:
+            for blob, values in extract_blobs(net, sample, blobs).items():
+                sums[blob] += abs_histogram(values, absmax[blob])
+        histograms = dict(sums)
+    return {blob: BlobStatistics(absmax[blob], elements[blob], histograms[blob]) for blob in blobs}
+
+
+def calibrate_blobs(
+    net: object,
+    samples: Sequence[Mapping[str, np.ndarray]],
+    blobs: Sequence[str],
+    method: str,
+) -> dict[str, BlobCalibration]:
+    """Threshold and scale of each blob by ``method``; see the module docstring."""
+    check_method(method, len(samples))
+    stats = collect_statistics(net, samples, blobs, method)
+    return {
+        blob: BlobCalibration(blob, s.absmax, threshold_for(method, s)) for blob, s in stats.items()
+    }
