@@ -1,0 +1,1 @@
+"""Benchmarking: timing statistics, host probe, op counting, and the isolated bench worker."""

@@ -1,0 +1,320 @@
+"""The ``zoo`` command: parse, call zoo.api, print. ``--json`` prints data only, on stdout.
+
+Every ZooError becomes one line on stderr and exit code 1; usage errors exit 2 (click's rule).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from zoo.errors import InputError, ZooError
+
+
+def _console(stderr: bool = False) -> Any:
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False)
+
+
+def _print_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, default=str))
+
+
+def _csv_ints(value: str, what: str) -> list[int]:
+    try:
+        items = [int(v) for v in value.split(",") if v.strip()]
+    except ValueError as err:
+        raise click.BadParameter(f"{what} takes comma-separated integers, e.g. 1,4") from err
+    if not items or any(v < 1 for v in items):
+        raise click.BadParameter(f"{what} takes positive integers, e.g. 1,4")
+    return items
+
+
+def _csv_dtypes(value: str) -> list[str]:
+    from zoo.specs import DTYPES
+
+    items = [v.strip() for v in value.split(",") if v.strip()]
+    bad = [v for v in items if v not in DTYPES]
+    if bad or not items:
+        raise click.BadParameter(f"unknown dtype {', '.join(bad) or '(none)'}; choose from {', '.join(DTYPES)}")
+    return items
+
+
+class ZooGroup(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ZooError as err:
+            click.echo(f"zoo: error: {err}", err=True)
+            ctx.exit(err.exit_code)
+        except KeyboardInterrupt:
+            click.echo("zoo: interrupted", err=True)
+            ctx.exit(130)
+
+
+@click.group(cls=ZooGroup)
+@click.version_option(package_name="zoo")
+def cli() -> None:
+    """A model zoo for edge CPUs: pull, convert to ncnn, run and benchmark models."""
+
+
+@cli.command("list")
+@click.option("--task", help="Only models of this task (e.g. classifier, detector).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON only.")
+def list_cmd(task: str | None, as_json: bool) -> None:
+    """Models from the registry and every installed plugin."""
+    from zoo.registry import get_registry
+
+    reg = get_registry()
+    specs = reg.list(task)
+    missing = list(reg.list_unavailable(task))
+    if as_json:
+        rows = [
+            {"id": s.id, "task": s.task, "plugin": s.plugin, "aliases": list(s.aliases), "input": list(s.input.shape),
+             "weights": s.weights.uri if s.weights else None, "status": s.status, "available": True}
+            for s in specs
+        ] + [{"id": i, "task": e.task, "plugin": e.plugin, "available": False, "reason": r} for i, e, r in missing]
+        _print_json(rows)
+        return
+    from rich.table import Table
+
+    table = Table(title="zoo models")
+    for col in ("model", "task", "aliases", "input", "weights", "plugin", "status"):
+        table.add_column(col)
+    for s in specs:
+        table.add_row(s.id, s.task, ", ".join(s.aliases), s.input.resolution,
+                      "yes" if s.weights else "random only", s.plugin or "", s.status)
+    for model_id, entry, reason in missing:
+        table.add_row(model_id, entry.task, "", "", "", entry.plugin, f"unavailable: {reason}")
+    _console().print(table)
+
+
+@cli.command()
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True)
+def info(name: str, as_json: bool) -> None:
+    """Spec, recipes and latest cards of a model."""
+    from zoo import api
+
+    data = api.info(name)
+    if as_json:
+        _print_json(data)
+        return
+    spec = data["spec"]
+    c = _console()
+    c.print(f"[bold]{spec['id']}[/bold] ({spec['task']}, plugin {spec['plugin']}) — {spec['description']}")
+    c.print(f"input: {spec['inputs'][0]['name']} {spec['inputs'][0]['shape']}  source: {spec['source']}")
+    c.print(f"weights: {(spec['weights'] or {}).get('uri', 'none published (use --weights random)')}")
+    c.print(f"pre: {spec['pre']}")
+    c.print(f"post: {spec['post']}")
+    for dtype, state in data["dtypes"].items():
+        recipe = spec["recipes"].get(dtype)
+        c.print(f"  {dtype}: {state}" + (f" — {' → '.join(recipe['steps'])}" if recipe else ""))
+    c.print(f"cards: {len(data['cards'])}")
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True)
+def plugins(as_json: bool) -> None:
+    """Loaded plugins and what each registered; plugins that failed, and why."""
+    from zoo.registry import get_registry
+
+    reg = get_registry()
+    zpm = reg.zpm
+    rows = []
+    for name, plugin_info in zpm.infos.items():
+        if not zpm.pm.has_plugin(name):
+            continue
+        rows.append({
+            "name": name, "distribution": plugin_info.distribution, "version": plugin_info.version,
+            "module": plugin_info.module,
+            "tasks": [t for t, o in reg.tasks.items() if o.plugin == name],
+            "models": [m.id for m in reg.models.values() if m.plugin == name],
+            "exporters": [t for t, o in reg.exporters.items() if o.plugin == name],
+            "runtimes": [t for t, o in reg.runtimes.items() if o.plugin == name],
+            "power_meters": [t for t, o in reg.power_meters.items() if o.plugin == name],
+        })
+    failures = [{"name": f.name, "distribution": f.distribution, "stage": f.stage, "error": f.error} for f in zpm.failures]
+    if as_json:
+        _print_json({"plugins": rows, "failures": failures})
+        return
+    c = _console()
+    for r in rows:
+        c.print(f"[bold]{r['name']}[/bold] ({r['distribution']} {r['version']}, {r['module']})")
+        for key in ("tasks", "models", "exporters", "runtimes", "power_meters"):
+            if r[key]:
+                c.print(f"  {key}: {', '.join(r[key])}")
+    for f in failures:
+        c.print(f"[red]FAILED[/red] {f['name']} ({f['distribution']}) at {f['stage']}: {f['error']}")
+
+
+@cli.command()
+@click.argument("name")
+@click.option("--offline", is_flag=True, help="Use the cache only; never touch the network.")
+@click.option("--json", "as_json", is_flag=True)
+def pull(name: str, offline: bool, as_json: bool) -> None:
+    """Fetch a model's source weights (sha256-verified, cached)."""
+    from rich.progress import DownloadColumn, Progress, TransferSpeedColumn
+
+    from zoo import api
+
+    with Progress(*Progress.get_default_columns(), DownloadColumn(), TransferSpeedColumn(),
+                  console=_console(stderr=True), disable=as_json) as bar:
+        task_id = bar.add_task(f"pull {name}", total=None)
+        path = api.pull(name, offline=offline, progress=lambda done, total: bar.update(task_id, completed=done, total=total))
+    if as_json:
+        _print_json({"model": name, "path": str(path)})
+    else:
+        click.echo(str(path))
+
+
+_WEIGHTS_HELP = "Checkpoint PATH, or 'random' (latency only; the card says so). Default: the registry's weights."
+
+
+@cli.command()
+@click.argument("name")
+@click.option("--dtype", default="fp32", show_default=True, type=click.Choice(["fp32", "fp16", "int8"]))
+@click.option("--weights", help=_WEIGHTS_HELP)
+@click.option("-o", "--out", "out_dir", type=click.Path(path_type=Path), help="Output folder (default: the zoo cache).")
+@click.option("--calib", type=click.Path(path_type=Path), help="int8: folder of calibration images.")
+@click.option("--method", default="kl", show_default=True, type=click.Choice(["minmax", "kl", "aciq"]), help="int8 activation ranges.")
+@click.option("--keep-float", multiple=True, help="int8: ncnn layer name to keep in float (repeatable).")
+@click.option("--no-parity", is_flag=True, help="Skip the PyTorch-vs-ncnn parity check.")
+@click.option("--offline", is_flag=True)
+@click.option("--json", "as_json", is_flag=True)
+def export(name: str, dtype: str, weights: str | None, out_dir: Path | None, calib: Path | None, method: str,
+           keep_float: tuple[str, ...], no_parity: bool, offline: bool, as_json: bool) -> None:
+    """PyTorch → TorchScript → PNNX → ncnn, with a parity check against PyTorch."""
+    from zoo import api
+
+    err = _console(stderr=True)
+    result = api.export(name, dtype, weights=weights, out_dir=out_dir, calib=calib, method=method,
+                        keep_float=keep_float, parity=not no_parity, offline=offline,
+                        progress=None if as_json else (lambda step: err.print(f"[dim]… {step}[/dim]")))
+    m = result.manifest
+    if as_json:
+        _print_json({"folder": str(result.folder), **m.model_dump(mode="json")})
+        return
+    c = _console()
+    c.print(f"exported {m.model} ({m.dtype}) → {result.folder}")
+    for a in m.artifacts:
+        c.print(f"  {a.file}  {a.size / 1e6:.2f} MB  sha256 {a.sha256[:16]}…")
+    c.print(f"  params {m.params:,}  MACs {m.macs / 1e9:.3f} G  weights {m.weights.source}")
+    if m.parity:
+        agree = ", ".join(f"{k} {v:.0%}" for k, v in m.parity.agreement.items())
+        c.print(f"  parity vs PyTorch: max|Δ| {m.parity.max_abs_diff:.3g}, min cosine {m.parity.min_cosine:.6f}, {agree}")
+
+
+@cli.command()
+@click.argument("name")
+@click.argument("image", type=click.Path(path_type=Path))
+@click.option("--dtype", default="fp32", show_default=True, type=click.Choice(["fp32", "fp16", "int8"]))
+@click.option("--weights", help=_WEIGHTS_HELP)
+@click.option("--artifacts", type=click.Path(path_type=Path), help="An export folder to run (no torch needed).")
+@click.option("--threads", default=1, show_default=True, type=int)
+@click.option("--top-k", type=int, help="classifier: how many labels.")
+@click.option("--conf", type=float, help="detector: score threshold.")
+@click.option("--iou", type=float, help="detector: NMS IoU threshold.")
+@click.option("-o", "--out", "out_image", type=click.Path(path_type=Path), help="Write an annotated image here.")
+@click.option("--json", "as_json", is_flag=True)
+def run(name: str, image: Path, dtype: str, weights: str | None, artifacts: Path | None, threads: int,
+        top_k: int | None, conf: float | None, iou: float | None, out_image: Path | None, as_json: bool) -> None:
+    """pre → ncnn → post on one image; prints the results."""
+    from zoo import api
+    from zoo.images import load_image, save_image
+
+    rgb = load_image(image)  # fail on a bad image before any export work
+    pipe = api.load(name, dtype=dtype, threads=threads, weights=weights, artifacts=artifacts)
+    result = pipe(rgb, top_k=top_k, conf=conf, iou=iou)
+    if out_image is not None:
+        save_image(out_image, pipe.draw(rgb, result))
+    if as_json:
+        _print_json({"model": pipe.spec.id, "dtype": dtype, "image": str(image),
+                     "weights": pipe.export.manifest.weights.source if pipe.export else None, **result.to_dict()})
+        return
+    if pipe.export and pipe.export.manifest.weights.random:
+        _console(stderr=True).print("[yellow]note: random weights — these labels mean nothing[/yellow]")
+    click.echo(result.summary())
+
+
+@cli.command()
+@click.argument("name", required=False)
+@click.option("--task", help="Benchmark every model of this task.")
+@click.option("--dtype", "dtypes", default="fp32", show_default=True, help="Comma-separated: fp32,fp16,int8.")
+@click.option("--threads", default="1", show_default=True, help="Comma-separated thread counts, e.g. 1,2.")
+@click.option("--runs", type=int, help="Timed runs (default: adaptive, ≥30 runs and ≥2 s).")
+@click.option("--warmup", default=5, show_default=True, type=int)
+@click.option("--weights", help=_WEIGHTS_HELP)
+@click.option("--calib", type=click.Path(path_type=Path), help="int8: calibration images (default: the embedded photos).")
+@click.option("--no-pipeline", is_flag=True, help="Skip pre+post pipeline timing.")
+@click.option("--cards", "cards_root", type=click.Path(path_type=Path), help="Cards folder (default $ZOO_CARDS_DIR or ./cards).")
+@click.option("--json", "as_json", is_flag=True)
+def bench(name: str | None, task: str | None, dtypes: str, threads: str, runs: int | None, warmup: int,
+          weights: str | None, calib: Path | None, no_pipeline: bool, cards_root: Path | None, as_json: bool) -> None:
+    """Benchmark models with ncnn and write their cards."""
+    from zoo import api
+    from zoo.registry import get_registry
+
+    if (name is None) == (task is None):
+        raise click.UsageError("give a model NAME or --task TASK (one of them)")
+    if runs is not None and runs < 1:
+        raise click.BadParameter("--runs must be at least 1")
+    names = [name] if name else [s.id for s in get_registry().list(task)]
+    err = _console(stderr=True)
+    cards = []
+    for model in names:
+        cards += api.bench(model, _csv_dtypes(dtypes), _csv_ints(threads, "--threads"), runs=runs, warmup=warmup,
+                           weights=weights, calib=calib, pipeline=not no_pipeline, cards_root=cards_root,
+                           progress=None if as_json else (lambda s, m=model: err.print(f"[dim]… {m}: {s}[/dim]")))
+    if as_json:
+        _print_json([c.model_dump(mode="json") for c in cards])
+        return
+    _print_table([row for c in cards for row in c.rows()], "md")
+
+
+def _print_table(rows: list[dict[str, Any]], fmt: str) -> None:
+    from zoo.card import TABLE_COLUMNS, TABLE_HEADERS
+
+    def cell(v: Any) -> str:
+        return "" if v is None else str(v)
+
+    if fmt == "csv":
+        import csv
+
+        writer = csv.DictWriter(sys.stdout, fieldnames=TABLE_COLUMNS, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+        return
+    click.echo("| " + " | ".join(TABLE_HEADERS[c] for c in TABLE_COLUMNS) + " |")
+    click.echo("|" + "---|" * len(TABLE_COLUMNS))
+    for r in rows:
+        click.echo("| " + " | ".join(cell(r[c]).replace("|", "/") for c in TABLE_COLUMNS) + " |")
+
+
+@cli.command()
+@click.option("--format", "fmt", default="md", show_default=True, type=click.Choice(["md", "csv", "json"]))
+@click.option("--cards", "cards_root", type=click.Path(path_type=Path), help="Cards folder (default $ZOO_CARDS_DIR or ./cards).")
+def table(fmt: str, cards_root: Path | None) -> None:
+    """The benchmark table, rendered from the cards."""
+    from zoo.card import load_cards
+
+    if cards_root is not None and not cards_root.is_dir():
+        raise InputError(f"{cards_root}: no such cards folder; run zoo bench first or pass --cards DIR")
+    rows = [row for card in load_cards(cards_root) for row in card.rows()]
+    if fmt == "json":
+        _print_json(rows)
+    else:
+        _print_table(rows, fmt)
+
+
+def main() -> None:
+    cli(prog_name="zoo")
+
+
+if __name__ == "__main__":
+    main()

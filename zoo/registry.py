@@ -1,0 +1,275 @@
+"""name[.alias] → ModelSpec, built once from the plugins' hooks with registry.yaml overlaid.
+
+The registry calls each plugin's ``register_*`` implementation separately, with a callback that
+knows the plugin's name, so it can say who registered what and name both owners of a duplicate.
+A plugin whose hook raises is recorded as a failure and its registrations dropped.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from zoo.errors import ConfigError, PluginError, UnknownModelError, UnknownTaskError
+from zoo.plugins import ZooPluginManager, get_plugin_manager
+from zoo.specs import ArtifactRef, ExportRecipe, ModelSpec, TensorSpec, WeightsRef
+from zoo.tasks import TaskDef
+
+SCHEMA_VERSION = 1
+
+
+class RegistryEntry(BaseModel):
+    """One model in registry.yaml: what the project knows beyond the plugin's own spec."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    task: str = Field(description="Task the model belongs to; must match the plugin's spec.")
+    plugin: str = Field(description="Entry-point name of the plugin that defines the model.")
+    distribution: str | None = Field(None, description="Package that provides the plugin, for install hints.")
+    aliases: tuple[str, ...] | None = None
+    description: str | None = None
+    source: str | None = None
+    weights: WeightsRef | None = None
+    artifacts: dict[str, ArtifactRef] | None = None
+    recipes: dict[str, ExportRecipe] | None = None
+    inputs: tuple[TensorSpec, ...] | None = None
+    status: Literal["ok", "experimental", "random-weights-only", "unavailable"] | None = None
+    notes: str | None = None
+
+    def overlay(self) -> dict[str, Any]:
+        data = self.model_dump(exclude_none=True, exclude={"task", "plugin", "distribution"})
+        return data
+
+
+class RegistryFile(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    schema_version: int = Field(description="Format version of registry.yaml; this zoo reads 1.")
+    models: dict[str, RegistryEntry] = Field(default_factory=dict)
+
+
+def default_registry_path() -> Path | None:
+    """``$ZOO_REGISTRY``, else the registry.yaml shipped in the wheel, else the source checkout's."""
+    env = os.environ.get("ZOO_REGISTRY")
+    if env:
+        return Path(env)
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "registry.yaml", here.parent / "registry.yaml"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _loc(loc: tuple[Any, ...]) -> str:
+    return ".".join(str(part) for part in loc)
+
+
+def load_registry_file(path: Path) -> RegistryFile:
+    """Parse and validate registry.yaml; every error names the file, the key and the fix."""
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot read ({err.strerror}); set ZOO_REGISTRY to a readable file") from err
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"{path}:{where} is not valid YAML ({getattr(err, 'problem', err)}); fix the syntax") from err
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: top level must be a mapping with schema_version and models")
+    version = raw.get("schema_version")
+    if version != SCHEMA_VERSION:
+        raise ConfigError(
+            f"{path}: schema_version is {version!r}; this zoo reads schema_version: {SCHEMA_VERSION}"
+        )
+    try:
+        return RegistryFile.model_validate(raw)
+    except ValidationError as err:
+        first = err.errors()[0]
+        key = _loc(first["loc"])
+        fix = "remove it or check its spelling" if first["type"] == "extra_forbidden" else "fix its value"
+        raise ConfigError(f"{path}: key '{key}': {first['msg']}; {fix}") from err
+
+
+@dataclass(frozen=True)
+class Owned:
+    plugin: str
+    value: Any
+
+
+@dataclass
+class Registry:
+    """Everything the plugins registered, keyed by name, with owners remembered."""
+
+    zpm: ZooPluginManager
+    tasks: dict[str, Owned] = field(default_factory=dict)
+    models: dict[str, ModelSpec] = field(default_factory=dict)
+    aliases: dict[str, str] = field(default_factory=dict)
+    exporters: dict[str, Owned] = field(default_factory=dict)
+    runtimes: dict[str, Owned] = field(default_factory=dict)
+    power_meters: dict[str, Owned] = field(default_factory=dict)
+    unavailable: dict[str, tuple[RegistryEntry, str]] = field(default_factory=dict)
+    registry_path: Path | None = None
+
+    # -- building -------------------------------------------------------------------------------
+    @classmethod
+    def build(cls, zpm: ZooPluginManager, registry_path: Path | None = None) -> Registry:
+        reg = cls(zpm=zpm, registry_path=registry_path)
+        reg._collect("register_tasks", reg._add_task)
+        reg._collect("register_models", reg._add_model)
+        reg._collect("register_exporters", lambda owner, name, obj: reg._add_named(reg.exporters, "exporter", owner, name, obj))
+        reg._collect("register_runtimes", lambda owner, name, obj: reg._add_named(reg.runtimes, "runtime", owner, name, obj))
+        reg._collect("register_power_meters", lambda owner, name, obj: reg._add_named(reg.power_meters, "power meter", owner, name, obj))
+        for spec in reg.models.values():
+            if spec.task not in reg.tasks:
+                raise PluginError(
+                    f"plugin {spec.plugin!r} registered model {spec.id!r} for task {spec.task!r}, "
+                    "which no installed plugin defines"
+                )
+        if registry_path is not None:
+            reg._overlay(load_registry_file(registry_path), registry_path)
+        return reg
+
+    def _collect(self, hook_name: str, add: Callable[..., None]) -> None:
+        hook = getattr(self.zpm.pm.hook, hook_name)
+        for impl in reversed(hook.get_hookimpls()):  # registration order
+            owner = impl.plugin_name
+            staged: list[tuple[Any, ...]] = []
+            try:
+                impl.function(register=lambda *args: staged.append(args))
+            except Exception as err:  # a plugin that raises is skipped, never fatal
+                self.zpm.record_failure(owner, hook_name, err)
+                continue
+            for args in staged:
+                add(owner, *args)
+
+    def _add_task(self, owner: str, task: TaskDef) -> None:
+        if not isinstance(task, TaskDef):
+            raise PluginError(f"plugin {owner!r} registered a task that is not a zoo.tasks.TaskDef: {task!r}")
+        self._add_named(self.tasks, "task", owner, task.name, task)
+
+    def _add_named(self, table: dict[str, Owned], what: str, owner: str, name: str, obj: Any) -> None:
+        if name in table:
+            raise PluginError(
+                f"{what} {name!r} is registered by both plugin {table[name].plugin!r} and plugin {owner!r}; "
+                "uninstall one, or choose plugins with ZOO_PLUGINS"
+            )
+        table[name] = Owned(owner, obj)
+
+    def _add_model(self, owner: str, spec: ModelSpec) -> None:
+        if not isinstance(spec, ModelSpec):
+            raise PluginError(f"plugin {owner!r} registered a model that is not a zoo.specs.ModelSpec: {spec!r}")
+        spec = spec.model_copy(update={"plugin": owner})
+        for name in (spec.id, *spec.aliases):
+            holder = self.models.get(name) or self.models.get(self.aliases.get(name, ""))
+            if holder is not None:
+                kind = "id" if name == spec.id else "alias"
+                raise PluginError(
+                    f"model {kind} {name!r} is registered by both plugin {holder.plugin!r} ({holder.id}) "
+                    f"and plugin {owner!r} ({spec.id}); uninstall one, or choose plugins with ZOO_PLUGINS"
+                )
+        self.models[spec.id] = spec
+        for alias in spec.aliases:
+            self.aliases[alias] = spec.id
+
+    def _overlay(self, data: RegistryFile, path: Path) -> None:
+        for model_id, entry in data.models.items():
+            spec = self.models.get(model_id)
+            if spec is None:
+                hint = f"pip install {entry.distribution}" if entry.distribution else f"install the plugin {entry.plugin!r}"
+                if entry.plugin in self.zpm.infos:
+                    reason = f"plugin {entry.plugin!r} is installed but does not define {model_id!r}"
+                else:
+                    reason = f"plugin {entry.plugin!r} is not installed ({hint})"
+                self.unavailable[model_id] = (entry, reason)
+                continue
+            if entry.plugin != spec.plugin:
+                raise ConfigError(
+                    f"{path}: key 'models.{model_id}.plugin' is {entry.plugin!r} but plugin {spec.plugin!r} "
+                    f"defines {model_id!r}; set plugin: {spec.plugin}"
+                )
+            if entry.task != spec.task:
+                raise ConfigError(
+                    f"{path}: key 'models.{model_id}.task' is {entry.task!r} but the model is a "
+                    f"{spec.task!r}; set task: {spec.task}"
+                )
+            try:
+                merged = spec.with_overlay(entry.overlay())
+            except ValidationError as err:
+                first = err.errors()[0]
+                raise ConfigError(f"{path}: key 'models.{model_id}.{_loc(first['loc'])}': {first['msg']}") from err
+            for alias in set(merged.aliases) - set(spec.aliases):
+                if alias in self.models or self.aliases.get(alias, model_id) != model_id:
+                    raise ConfigError(f"{path}: key 'models.{model_id}.aliases': {alias!r} is already taken")
+                self.aliases[alias] = model_id
+            self.models[model_id] = merged
+
+    # -- lookups --------------------------------------------------------------------------------
+    def resolve(self, name: str) -> str:
+        key = name.strip().lower()
+        key = self.aliases.get(key, key)
+        if key in self.models:
+            return key
+        if key in self.unavailable:
+            entry, reason = self.unavailable[key]
+            raise PluginError(f"model {key!r} ({entry.task}) is not available: {reason}")
+        raise UnknownModelError(name, [*self.models, *self.aliases, *self.unavailable])
+
+    def get(self, name: str) -> ModelSpec:
+        return self.models[self.resolve(name)]
+
+    def task(self, name: str) -> TaskDef:
+        if name not in self.tasks:
+            raise UnknownTaskError(name, self.tasks)
+        task: TaskDef = self.tasks[name].value
+        return task
+
+    def list(self, task: str | None = None) -> list[ModelSpec]:
+        if task is not None and task not in self.tasks and not any(
+            e.task == task for e, _ in self.unavailable.values()
+        ):
+            raise UnknownTaskError(task, self.tasks)
+        return [s for s in sorted(self.models.values(), key=lambda s: (s.task, s.id)) if task in (None, s.task)]
+
+    def list_unavailable(self, task: str | None = None) -> Iterable[tuple[str, RegistryEntry, str]]:
+        for model_id, (entry, reason) in sorted(self.unavailable.items()):
+            if task in (None, entry.task):
+                yield model_id, entry, reason
+
+    def exporter(self, name: str) -> Any:
+        if name not in self.exporters:
+            raise UnknownModelError(name, self.exporters, what="export step")
+        return self.exporters[name].value
+
+    def runtime(self, name: str) -> Any:
+        if name not in self.runtimes:
+            raise UnknownModelError(name, self.runtimes, what="runtime")
+        return self.runtimes[name].value
+
+    def build_torch_model(self, spec: ModelSpec, weights: str | None) -> Any:
+        """Ask only the owning plugin to build ``spec`` (firstresult hook, other plugins removed)."""
+        pm = self.zpm.pm
+        others = [p for name, p in pm.list_name_plugin() if name != spec.plugin]
+        caller = pm.subset_hook_caller("build_model", remove_plugins=others)
+        module = caller(spec=spec, weights=weights)
+        if module is None:
+            raise PluginError(f"plugin {spec.plugin!r} registered {spec.id!r} but its build_model returned None")
+        return module
+
+
+@lru_cache(maxsize=1)
+def get_registry() -> Registry:
+    """The process-wide registry, built once on first use."""
+    return Registry.build(get_plugin_manager(), default_registry_path())
+
+
+def reset() -> None:
+    """Forget the cached plugin manager and registry (tests, or after installing a plugin)."""
+    get_registry.cache_clear()
+    get_plugin_manager.cache_clear()
