@@ -46,7 +46,7 @@ def small_cnn(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
             self.bns = nn.ModuleList(nn.BatchNorm2d(o) for _, o, _ in widths)
             self.fc = nn.Linear(64, 10)
 
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
+        def forward(self, x: torch.Tensor) -> torch.Tensor:  # type: ignore[name-defined]
             for conv, bn in zip(self.convs, self.bns, strict=True):
                 x = torch.relu(bn(conv(x)))
             return self.fc(x.mean(dim=(2, 3)))
@@ -81,7 +81,10 @@ def test_fp32_with_fp16_off_matches_x86(root: Path, small_cnn: tuple[Path, Path]
 def test_ncnn_defaults_take_the_fp16_path(root: Path, small_cnn: tuple[Path, Path]) -> None:
     parity = verify_arm(*small_cnn, _inputs(4), options=None)
     assert parity.options is None
-    assert parity.effective_options["use_fp16_arithmetic"] and parity.effective_options["use_fp16_storage"]
+    assert (
+        parity.effective_options["use_fp16_arithmetic"]
+        and parity.effective_options["use_fp16_storage"]
+    )
     assert not parity.bit_exact and parity.max_abs_diff > 1e-5, parity  # fp16 shows...
     assert parity.cosine > 0.999, parity  # ...but stays close
 

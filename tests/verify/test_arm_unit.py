@@ -41,7 +41,9 @@ def test_differences_and_argmax_over_inputs() -> None:
     assert parity.max_ref_abs == 3.0
     assert parity.argmax_agreement == 0.5  # the second input's top class flipped
     assert not parity.bit_exact
-    expected = np.dot([3, 2, 1], [3, 3.25, 1]) / (np.linalg.norm([3, 2, 1]) * np.linalg.norm([3, 3.25, 1]))
+    expected = np.dot([3, 2, 1], [3, 3.25, 1]) / (
+        np.linalg.norm([3, 2, 1]) * np.linalg.norm([3, 3.25, 1])
+    )
     assert parity.cosine == pytest.approx(expected)  # the worst pair
     assert parity.options == {"use_fp16_storage": False}
 
@@ -89,9 +91,11 @@ def test_parity_is_frozen_and_strict() -> None:
 
 def test_options_are_checked_against_ncnn_option() -> None:
     assert arm._check_options(None) is None
-    flags = {"use_fp16_storage": False, "use_int8_inference": np.bool_(True)}
+    flags: dict[str, bool] = {"use_fp16_storage": False, "use_int8_inference": np.bool_(True)}  # type: ignore[dict-item]
     assert arm._check_options(flags) == {"use_fp16_storage": False, "use_int8_inference": True}
-    with pytest.raises(InputError, match="unknown ncnn.Option flag 'use_fp17_storage'.*use_fp16_storage"):
+    with pytest.raises(
+        InputError, match="unknown ncnn.Option flag 'use_fp17_storage'.*use_fp16_storage"
+    ):
         arm._check_options({"use_fp17_storage": False})
     with pytest.raises(InputError, match="must be true or false"):
         arm._check_options({"use_fp16_storage": 0})  # type: ignore[dict-item]
@@ -154,7 +158,9 @@ def test_not_a_root(tmp_path: Path) -> None:
         arm.ArmRoot.open(tmp_path)
 
 
-def test_cached_root_is_returned_without_rebuilding(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cached_root_is_returned_without_rebuilding(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     version = arm._ncnn_version()
     target = tmp_path / "arm64-root" / version
     target.mkdir(parents=True)

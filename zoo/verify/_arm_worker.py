@@ -91,7 +91,9 @@ def run_net(
         for blob in output_names:
             status, mat = extractor.extract(blob)
             if status != 0:
-                raise RuntimeError(f"input {index}: extracting output blob {blob!r} failed ({status})")
+                raise RuntimeError(
+                    f"input {index}: extracting output blob {blob!r} failed ({status})"
+                )
             outputs[blob] = np.array(mat, dtype=np.float32, copy=True)[np.newaxis]
         results.append(outputs)
 
@@ -99,7 +101,9 @@ def run_net(
         "ncnn_version": str(ncnn.__version__),
         "numpy_version": str(np.__version__),
         "threads": threads,
-        "effective_options": {flag: bool(getattr(net.opt, flag)) for flag in REPORTED_FLAGS if hasattr(net.opt, flag)},
+        "effective_options": {
+            flag: bool(getattr(net.opt, flag)) for flag in REPORTED_FLAGS if hasattr(net.opt, flag)
+        },
         "cpu_features": _cpu_features(ncnn),
     }
     return results, info
@@ -117,7 +121,12 @@ def main(argv: Sequence[str]) -> int:
         for files in job["inputs"]
     ]
     outputs_list, info = run_net(
-        job["param"], job["bin"], inputs_list, job["output_names"], job["options"], int(job["threads"])
+        job["param"],
+        job["bin"],
+        inputs_list,
+        job["output_names"],
+        job["options"],
+        int(job["threads"]),
     )
     written = []
     for index, outputs in enumerate(outputs_list):
@@ -127,7 +136,9 @@ def main(argv: Sequence[str]) -> int:
             np.save(work / filename, array, allow_pickle=False)
             files[blob] = filename
         written.append(files)
-    (work / "result.json").write_text(json.dumps({"outputs": written, "info": info}), encoding="utf-8")
+    (work / "result.json").write_text(
+        json.dumps({"outputs": written, "info": info}), encoding="utf-8"
+    )
     return 0
 
 

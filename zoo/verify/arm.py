@@ -91,7 +91,9 @@ class ArmRoot(BaseModel):
             versions = json.loads(marker.read_text(encoding="utf-8"))
             return cls.model_validate({**versions, "path": Path(path)})
         except (OSError, ValueError) as err:
-            raise ArmEmulationError(f"{path} is not a finished ARM root ({err.__class__.__name__}); {SETUP_HINT}") from err
+            raise ArmEmulationError(
+                f"{path} is not a finished ARM root ({err.__class__.__name__}); {SETUP_HINT}"
+            ) from err
 
     def command(self, *args: str | Path) -> list[str]:
         """The host command line running ``python3.11 -I args...`` on the emulated CPU."""
@@ -103,27 +105,42 @@ class ArmParity(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    cpu: str = Field(description="The emulated CPU (QEMU_CPU), e.g. cortex-a76 for a Raspberry Pi 5.")
-    ncnn_version: str = Field(description="ncnn version on both sides (the same release by construction).")
+    cpu: str = Field(
+        description="The emulated CPU (QEMU_CPU), e.g. cortex-a76 for a Raspberry Pi 5."
+    )
+    ncnn_version: str = Field(
+        description="ncnn version on both sides (the same release by construction)."
+    )
     options: dict[str, bool] | None = Field(
-        description="ncnn.Option flags set on both sides; null means ncnn's defaults (fp16 on where the CPU has it)."
+        description="ncnn.Option flags set on both sides; null means ncnn's defaults "
+        "(fp16 on where the CPU has it)."
     )
     effective_options: dict[str, bool] = Field(
-        default_factory=dict, description="Option flags the ARM net ran with, as read back from ncnn.Option."
+        default_factory=dict,
+        description="Option flags the ARM net ran with, as read back from ncnn.Option.",
     )
     arm_cpu_features: dict[str, bool] = Field(
-        default_factory=dict, description="CPU features ncnn detected inside the emulator (asimdhp = fp16 arithmetic)."
+        default_factory=dict,
+        description="CPU features ncnn detected inside the emulator (asimdhp = fp16 arithmetic).",
     )
     threads: int = Field(1, description="ncnn threads on both sides.")
     n_inputs: int = Field(description="Number of inputs compared.")
     outputs: list[str] = Field(description="Output blob names compared.")
-    max_abs_diff: float = Field(description="Largest |x86 - arm| over every element of every output and input.")
-    mean_abs_diff: float = Field(description="Mean |x86 - arm| over every element of every output and input.")
-    max_ref_abs: float = Field(description="Largest |x86| value, the scale max_abs_diff is relative to.")
-    cosine: float = Field(description="Smallest cosine similarity between x86 and arm over all (input, output) pairs.")
+    max_abs_diff: float = Field(
+        description="Largest |x86 - arm| over every element of every output and input."
+    )
+    mean_abs_diff: float = Field(
+        description="Mean |x86 - arm| over every element of every output and input."
+    )
+    max_ref_abs: float = Field(
+        description="Largest |x86| value, the scale max_abs_diff is relative to."
+    )
+    cosine: float = Field(
+        description="Smallest cosine similarity between x86 and arm over all (input, output) pairs."
+    )
     argmax_agreement: float | None = Field(
-        description="Fraction of inputs whose classifier-like outputs (one axis besides batch) have the same "
-        "argmax on both sides; null when no output is classifier-like."
+        description="Fraction of inputs whose classifier-like outputs (one axis besides batch) "
+        "have the same argmax on both sides; null when no output is classifier-like."
     )
     bit_exact: bool = Field(description="Every output element identical on both sides.")
     emulation_seconds: float | None = Field(
@@ -154,7 +171,9 @@ def find_qemu() -> Path:
         found = shutil.which(name)
         if found:
             return Path(found)
-    raise ArmEmulationError(f"qemu-aarch64-static is not installed (needed to emulate ARM); {SETUP_HINT}")
+    raise ArmEmulationError(
+        f"qemu-aarch64-static is not installed (needed to emulate ARM); {SETUP_HINT}"
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -173,7 +192,9 @@ def _ncnn_version() -> str:
     try:
         return metadata.version("ncnn")
     except metadata.PackageNotFoundError as err:
-        raise ArmEmulationError("the ncnn Python package is not installed in this environment") from err
+        raise ArmEmulationError(
+            "the ncnn Python package is not installed in this environment"
+        ) from err
 
 
 def _tail(text: str, lines: int = 3, width: int = 400) -> str:
@@ -182,9 +203,13 @@ def _tail(text: str, lines: int = 3, width: int = 400) -> str:
     return joined if len(joined) <= width else "..." + joined[-width:]
 
 
-def _run_step(what: str, cmd: Sequence[str | Path], *, hint: str = "", **kwargs: Any) -> subprocess.CompletedProcess[str]:
+def _run_step(
+    what: str, cmd: Sequence[str | Path], *, hint: str = "", **kwargs: Any
+) -> subprocess.CompletedProcess[str]:
     try:
-        done = subprocess.run(list(map(str, cmd)), capture_output=True, text=True, check=False, **kwargs)
+        done = subprocess.run(
+            list(map(str, cmd)), capture_output=True, text=True, check=False, **kwargs
+        )
     except FileNotFoundError as err:
         raise ArmEmulationError(f"{what}: {err.filename} not found{hint}") from err
     if done.returncode != 0:
@@ -202,7 +227,9 @@ def _download_debs(dest: Path) -> list[Path]:
     )
     debs = sorted(dest.glob("*.deb"))
     if len(debs) != len(DEBIAN_PACKAGES):
-        raise ArmEmulationError(f"apt-get download wrote {len(debs)} of {len(DEBIAN_PACKAGES)} packages{hint}")
+        raise ArmEmulationError(
+            f"apt-get download wrote {len(debs)} of {len(DEBIAN_PACKAGES)} packages{hint}"
+        )
     return debs
 
 
@@ -222,10 +249,23 @@ def _download_wheels(dest: Path, ncnn_version: str) -> list[Path]:
 
 
 def _probe_root(path: Path) -> dict[str, str]:
-    probe = "import json, platform, numpy, ncnn; print(json.dumps({'ncnn_version': ncnn.__version__, 'numpy_version': numpy.__version__, 'python_version': platform.python_version()}))"
+    probe = (
+        "import json, platform, numpy, ncnn; print(json.dumps({'ncnn_version': ncnn.__version__,"
+        " 'numpy_version': numpy.__version__, 'python_version': platform.python_version()}))"
+    )
     qemu = find_qemu()
-    cmd = [qemu, "-L", path, path / "usr" / "bin" / f"python{ARM_PYTHON}", "-I", "-c", probe]
-    done = _run_step("the emulated Python's smoke test", cmd, env=_guest_env("cortex-a76", 1), timeout=300)
+    cmd: list[str | Path] = [
+        qemu,
+        "-L",
+        path,
+        path / "usr" / "bin" / f"python{ARM_PYTHON}",
+        "-I",
+        "-c",
+        probe,
+    ]
+    done = _run_step(
+        "the emulated Python's smoke test", cmd, env=_guest_env("cortex-a76", 1), timeout=300
+    )
     versions: dict[str, str] = json.loads(done.stdout.strip().splitlines()[-1])
     return versions
 
@@ -247,7 +287,9 @@ def _build_root(tmp: Path, ncnn_version: str) -> ArmRoot:
         shutil.rmtree(tmp / unused, ignore_errors=True)
     versions = _probe_root(tmp)
     if versions["ncnn_version"] != ncnn_version:
-        raise ArmEmulationError(f"the aarch64 ncnn reports {versions['ncnn_version']}, expected {ncnn_version}")
+        raise ArmEmulationError(
+            f"the aarch64 ncnn reports {versions['ncnn_version']}, expected {ncnn_version}"
+        )
     root = ArmRoot(path=tmp, **versions)
     (tmp / _MARKER).write_text(root.model_dump_json(indent=2, exclude={"path"}), encoding="utf-8")
     return root
@@ -258,8 +300,9 @@ def ensure_arm_root(cache_dir: Path | None = None) -> Path:
 
     ``<cache>/arm64-root/<ncnn version>``, where the cache is ``$ZOO_CACHE`` (else
     ``~/.cache/zoo``). It is built in a temporary sibling folder and renamed into place only once
-    its emulated Python has imported ncnn and numpy, so a failed or interrupted setup never leaves a
-    half root. Needs qemu-user and Debian's arm64 package lists (``scripts/setup-arm-emulation.sh``).
+    its emulated Python has imported ncnn and numpy, so a failed or interrupted setup never leaves
+    a half root. Needs qemu-user and Debian's arm64 package lists
+    (``scripts/setup-arm-emulation.sh`` provides both).
     """
     ncnn_version = _ncnn_version()
     parent = Path(cache_dir) if cache_dir is not None else _zoo_cache_dir()
@@ -366,17 +409,20 @@ def _check_inputs(param: Path, inputs_list: Sequence[Mapping[str, np.ndarray]]) 
             raise InputError(f"input {index} is empty; give blob name -> array, e.g. {{'in0': x}}")
         for blob, array in inputs.items():
             if blob not in input_names:
-                raise InputError(f"input {index}: {param.name} has no input blob {blob!r}; its inputs: {input_names}")
+                raise InputError(
+                    f"input {index}: {param.name} has no input blob {blob!r}; "
+                    f"its inputs: {input_names}"
+                )
             shape = np.shape(array)
             if len(shape) < 2 or len(shape) > 5 or shape[0] != 1:
-                raise InputError(f"input {index}, {blob}: expected batch 1 and up to 4 more axes, got shape {shape}")
+                raise InputError(
+                    f"input {index}, {blob}: expected batch 1 and up to 4 more axes, "
+                    f"got shape {shape}"
+                )
 
 
 def _resolve_outputs(param: Path, output_names: Sequence[str] | None) -> list[str]:
-    if output_names is not None:
-        names = list(output_names)
-    else:
-        names = parse_param_blobs(param)[1]
+    names = list(output_names) if output_names is not None else parse_param_blobs(param)[1]
     if not names:
         raise InputError(f"{param}: no output blobs found; pass output_names")
     return names
@@ -415,7 +461,11 @@ def run_ncnn_on_arm_batch(
             entry = {}
             for position, (blob, array) in enumerate(inputs.items()):
                 filename = f"in_{index}_{position}.npy"
-                np.save(work / filename, _arm_worker.to_ncnn_array(array)[np.newaxis], allow_pickle=False)
+                np.save(
+                    work / filename,
+                    _arm_worker.to_ncnn_array(array)[np.newaxis],
+                    allow_pickle=False,
+                )
                 entry[blob] = filename
             files.append(entry)
         job = {"param": str(param), "bin": str(bin), "options": checked, "threads": threads,
@@ -434,14 +484,17 @@ def run_ncnn_on_arm_batch(
             )
         except subprocess.TimeoutExpired as err:
             raise ArmEmulationError(
-                f"the emulated ncnn run ({cpu}, {len(inputs_list)} inputs) took over {timeout:g} s; raise timeout"
+                f"the emulated ncnn run ({cpu}, {len(inputs_list)} inputs) took over "
+                f"{timeout:g} s; raise timeout"
             ) from err
         seconds = time.perf_counter() - started
         if done.returncode != 0:
             how = f"exit {done.returncode}"
             if done.returncode < 0:
                 how = f"killed by {signal.Signals(-done.returncode).name}"
-            raise ArmEmulationError(f"the emulated ncnn run ({cpu}) failed ({how}): {_tail(done.stderr) or 'no output'}")
+            raise ArmEmulationError(
+                f"the emulated ncnn run ({cpu}) failed ({how}): {_tail(done.stderr) or 'no output'}"
+            )
         result = json.loads((work / "result.json").read_text(encoding="utf-8"))
         outputs = [
             {blob: np.load(work / filename, allow_pickle=False) for blob, filename in entry.items()}
@@ -464,7 +517,14 @@ def run_ncnn_on_arm(
 ) -> dict[str, np.ndarray]:
     """Run one input (blob name -> NCHW batch-1 array) on the emulated CPU; outputs by blob name."""
     outputs, _ = run_ncnn_on_arm_batch(
-        param, bin, [inputs], cpu=cpu, options=options, threads=threads, timeout=timeout, output_names=output_names
+        param,
+        bin,
+        [inputs],
+        cpu=cpu,
+        options=options,
+        threads=threads,
+        timeout=timeout,
+        output_names=output_names,
     )
     return outputs[0]
 
@@ -526,18 +586,24 @@ def compare_outputs(
     x86_list = [x86] if isinstance(x86, Mapping) else list(x86)
     arm_list = [arm] if isinstance(arm, Mapping) else list(arm)
     if len(x86_list) != len(arm_list) or not x86_list:
-        raise InputError(f"cannot compare {len(x86_list)} x86 results with {len(arm_list)} ARM results")
+        raise InputError(
+            f"cannot compare {len(x86_list)} x86 results with {len(arm_list)} ARM results"
+        )
     names = list(x86_list[0])
     abs_sum, count, max_abs, max_ref, cosine = 0.0, 0, 0.0, 0.0, 1.0
     bit_exact, agreeing, classifier_like = True, 0, False
     for index, (ref, got) in enumerate(zip(x86_list, arm_list, strict=True)):
         if set(ref) != set(got) or list(ref) != names:
-            raise InputError(f"input {index}: x86 outputs {sorted(ref)} vs ARM outputs {sorted(got)}")
+            raise InputError(
+                f"input {index}: x86 outputs {sorted(ref)} vs ARM outputs {sorted(got)}"
+            )
         agrees = True
         for name in names:
             a, b = np.asarray(ref[name]), np.asarray(got[name])
             if a.shape != b.shape:
-                raise InputError(f"input {index}, output {name}: x86 shape {a.shape} vs ARM shape {b.shape}")
+                raise InputError(
+                    f"input {index}, output {name}: x86 shape {a.shape} vs ARM shape {b.shape}"
+                )
             diff = np.abs(a.astype(np.float64) - b.astype(np.float64))
             if diff.size:
                 max_abs = max(max_abs, float(diff.max()))
@@ -587,12 +653,23 @@ def verify_arm(
     The same Option flags go to both sides; ``options=None`` keeps ncnn's defaults on both, which
     is where the Pi's fp16 arithmetic shows.
     """
-    x86 = run_ncnn_on_x86(param, bin, inputs_list, options=options, threads=threads, output_names=output_names)
+    x86 = run_ncnn_on_x86(
+        param, bin, inputs_list, options=options, threads=threads, output_names=output_names
+    )
     arm, info = run_ncnn_on_arm_batch(
-        param, bin, inputs_list, cpu=cpu, options=options, threads=threads, timeout=timeout, output_names=output_names
+        param,
+        bin,
+        inputs_list,
+        cpu=cpu,
+        options=options,
+        threads=threads,
+        timeout=timeout,
+        output_names=output_names,
     )
     if info["ncnn_version"] != _ncnn_version():
-        raise ArmEmulationError(f"ARM ncnn {info['ncnn_version']} differs from x86 ncnn {_ncnn_version()}")
+        raise ArmEmulationError(
+            f"ARM ncnn {info['ncnn_version']} differs from x86 ncnn {_ncnn_version()}"
+        )
     return compare_outputs(
         x86,
         arm,
