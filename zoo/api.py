@@ -151,12 +151,13 @@ def export(
 
     from zoo.export.chain import ExportContext
 
+    torch_model = reg.build_torch_model(spec, weights_path)  # fails fast on a bad checkpoint
     with atomic_dir(out) as work:
         ctx = ExportContext(
             spec=spec,
             dtype=dtype,
             work_dir=work,
-            model_factory=lambda: reg.build_torch_model(spec, weights_path),
+            model_factory=lambda: torch_model,
             step_options=step_options,
             calibration=calibration if dtype == "int8" else None,
         )

@@ -159,18 +159,40 @@ def plugins(as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def pull(name: str, offline: bool, as_json: bool) -> None:
     """Fetch a model's source weights (sha256-verified, cached)."""
-    from rich.progress import DownloadColumn, Progress, TransferSpeedColumn
-
     from zoo import api
 
-    with Progress(*Progress.get_default_columns(), DownloadColumn(), TransferSpeedColumn(),
-                  console=_console(stderr=True), disable=as_json) as bar:
-        task_id = bar.add_task(f"pull {name}", total=None)
-        path = api.pull(name, offline=offline, progress=lambda done, total: bar.update(task_id, completed=done, total=total))
+    bar = _LazyDownloadBar(f"pull {name}", enabled=not as_json)
+    try:
+        path = api.pull(name, offline=offline, progress=bar.update)
+    finally:
+        bar.close()
     if as_json:
         _print_json({"model": name, "path": str(path)})
     else:
         click.echo(str(path))
+
+
+class _LazyDownloadBar:
+    """A rich progress bar that appears only once bytes actually flow (not on a cache hit or error)."""
+
+    def __init__(self, label: str, enabled: bool) -> None:
+        self.label, self.enabled, self.bar, self.task_id = label, enabled, None, None
+
+    def update(self, done: int, total: int | None) -> None:
+        if not self.enabled:
+            return
+        if self.bar is None:
+            from rich.progress import DownloadColumn, Progress, TransferSpeedColumn
+
+            self.bar = Progress(*Progress.get_default_columns(), DownloadColumn(), TransferSpeedColumn(),
+                                console=_console(stderr=True), transient=True)
+            self.bar.start()
+            self.task_id = self.bar.add_task(self.label, total=total)
+        self.bar.update(self.task_id, completed=done, total=total)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
 
 
 _WEIGHTS_HELP = "Checkpoint PATH, or 'random' (latency only; the card says so). Default: the registry's weights."

@@ -138,7 +138,7 @@ class Registry:
 
     def _collect(self, hook_name: str, add: Callable[..., None]) -> None:
         hook = getattr(self.zpm.pm.hook, hook_name)
-        for impl in reversed(hook.get_hookimpls()):  # registration order
+        for impl in hook.get_hookimpls():  # registration order
             owner = impl.plugin_name
             staged: list[tuple[Any, ...]] = []
             try:
@@ -254,6 +254,9 @@ class Registry:
 
     def build_torch_model(self, spec: ModelSpec, weights: str | None) -> Any:
         """Ask only the owning plugin to build ``spec`` (firstresult hook, other plugins removed)."""
+        from zoo.deps import require
+
+        require("torch", "export", "to build PyTorch models for export")
         pm = self.zpm.pm
         others = [p for name, p in pm.list_name_plugin() if name != spec.plugin]
         caller = pm.subset_hook_caller("build_model", remove_plugins=others)

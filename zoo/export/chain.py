@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from zoo.errors import ExportError
+from zoo.errors import ExportError, ZooError
 from zoo.paths import atomic_write_text, sha256_file
 from zoo.specs import ModelSpec
 
@@ -74,7 +74,7 @@ def run_chain(
         started = time.perf_counter()
         try:
             result = step(ctx, dict(available))
-        except ExportError:
+        except ZooError:
             raise
         except Exception as err:  # a step's library failing is an export failure, with context
             raise ExportError(f"export step {name!r} failed for {ctx.spec.id} ({ctx.dtype}): {type(err).__name__}: {err}") from err
