@@ -18,7 +18,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from zoo.errors import ConfigError, PluginError, UnknownModelError, UnknownTaskError
-from zoo.plugins import ZooPluginManager, get_plugin_manager
+from zoo.plugins import PluginFailure, ZooPluginManager, get_plugin_manager
 from zoo.specs import ArtifactRef, ExportRecipe, ModelSpec, TensorSpec, WeightsRef
 from zoo.tasks import TaskDef
 
@@ -126,12 +126,17 @@ class Registry:
         reg._collect("register_exporters", lambda owner, name, obj: reg._add_named(reg.exporters, "exporter", owner, name, obj))
         reg._collect("register_runtimes", lambda owner, name, obj: reg._add_named(reg.runtimes, "runtime", owner, name, obj))
         reg._collect("register_power_meters", lambda owner, name, obj: reg._add_named(reg.power_meters, "power meter", owner, name, obj))
-        for spec in reg.models.values():
-            if spec.task not in reg.tasks:
-                raise PluginError(
-                    f"plugin {spec.plugin!r} registered model {spec.id!r} for task {spec.task!r}, "
-                    "which no installed plugin defines"
+        for spec in list(reg.models.values()):
+            if spec.task not in reg.tasks:  # e.g. the task's plugin failed to import: skip, don't die
+                reason = f"task {spec.task!r} is not defined by any loaded plugin"
+                zpm.failures.append(PluginFailure(spec.plugin or "?", None, "register_models",
+                                                  f"model {spec.id!r} dropped: {reason}"))
+                reg.unavailable[spec.id] = (
+                    RegistryEntry(task=spec.task, plugin=spec.plugin or "?"), f"{reason} (see zoo plugins)"
                 )
+                del reg.models[spec.id]
+                for alias in spec.aliases:
+                    reg.aliases.pop(alias, None)
         if registry_path is not None:
             reg._overlay(load_registry_file(registry_path), registry_path)
         return reg
@@ -181,6 +186,8 @@ class Registry:
     def _overlay(self, data: RegistryFile, path: Path) -> None:
         for model_id, entry in data.models.items():
             spec = self.models.get(model_id)
+            if spec is None and model_id in self.unavailable:
+                continue
             if spec is None:
                 hint = f"pip install {entry.distribution}" if entry.distribution else f"install the plugin {entry.plugin!r}"
                 if entry.plugin in self.zpm.infos:

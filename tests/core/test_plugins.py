@@ -77,9 +77,12 @@ def test_duplicate_task_names_both_plugins(make_registry) -> None:
         make_registry(("alpha", _plugin(task=_task())), ("beta", _plugin(task=_task())))
 
 
-def test_model_for_unknown_task_is_refused(make_registry) -> None:
-    with pytest.raises(PluginError, match="task 'nosuch'"):
-        make_registry(("alpha", _plugin(_spec("m1", task="nosuch"))))
+def test_model_for_unknown_task_is_dropped_and_reported(make_registry) -> None:
+    reg = make_registry(("alpha", _plugin(_spec("m1", task="nosuch"))), ("beta", _plugin(_spec("m2"), task=_task())))
+    assert [s.id for s in reg.list()] == ["m2"]
+    assert "model 'm1' dropped: task 'nosuch'" in reg.zpm.failures[0].error
+    with pytest.raises(PluginError, match="m1.*not available.*nosuch"):
+        reg.get("m1")
 
 
 def test_a_hook_that_raises_is_recorded_and_skipped(make_registry) -> None:
