@@ -58,7 +58,8 @@ def small_cnn(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
             module.running_var.uniform_(0.5, 1.5)
     model.eval()
     out = tmp_path_factory.mktemp("small_cnn")
-    pnnx.export(model, str(out / "m.pt"), (torch.rand(1, 3, 64, 64),))
+    # fp16=False: pnnx stores fp16 weights in the .bin by default; this model is fp32 throughout.
+    pnnx.export(model, str(out / "m.pt"), (torch.rand(1, 3, 64, 64),), fp16=False)
     param, bin_path = out / "m.ncnn.param", out / "m.ncnn.bin"
     assert param.is_file() and bin_path.is_file()
     return param, bin_path
@@ -109,3 +110,17 @@ def test_worker_failure_is_one_line(root: Path, tmp_path: Path) -> None:
     with pytest.raises(ArmEmulationError, match="could not load") as err:
         run_ncnn_on_arm(param, tmp_path / "conv.bin", {"in0": np.zeros((1, 3, 8, 8), np.float32)})
     assert "\n" not in str(err.value)
+
+
+def test_int8_matches_x86_with_fp16_off(
+    root: Path, small_cnn: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """The int8 NEON kernels (asimddp on cortex-a76) against x86's, on a model zoo quantized."""
+    from zoo.export.int8 import quantize_ncnn
+
+    param, bin_path = tmp_path / "m.int8.param", tmp_path / "m.int8.bin"
+    quantize_ncnn(*small_cnn, _inputs(4, seed=1), param, bin_path, method="minmax")
+    parity = verify_arm(
+        param, bin_path, _inputs(4), options={**FP16_OFF, "use_int8_inference": True}
+    )
+    assert parity.max_abs_diff < 1e-4 and parity.argmax_agreement == 1.0, parity

@@ -10,6 +10,10 @@ The emulated Python lives in an "ARM root": Debian's arm64 python3.11 and its li
 with ``dpkg-deb -x``, plus the aarch64 ncnn and numpy wheels unzipped into its dist-packages. It is
 built once per ncnn version under the zoo cache. ``scripts/setup-arm-emulation.sh`` installs
 qemu-user-static, enables Debian's arm64 package lists and builds the root.
+
+qemu's ``-L ROOT`` makes the guest look a path up under ROOT first, then on the host: model files
+and the job folder are read from the host, unless the root happens to hold the same path (it
+holds only /usr, /lib and /etc trees from Debian packages).
 """
 
 from __future__ import annotations
@@ -442,6 +446,11 @@ def run_ncnn_on_arm_batch(
 ) -> tuple[list[dict[str, np.ndarray]], dict[str, Any]]:
     """Run every input through the model in ONE emulator process (the net loads once).
 
+    ``timeout`` is seconds per input: the process gets ``timeout * len(inputs_list)``. Emulated
+    fp16 arithmetic (ncnn's defaults on cortex-a76) is several times slower than fp32: a
+    ResNet-18 inference took 4-30 s with fp16 off and up to 100 s with defaults on a busy
+    two-core host.
+
     Returns the outputs per input (batch dim restored) and what the worker reported: ncnn version,
     Option flags in effect, CPU features, and ``emulation_seconds``.
     """
@@ -472,6 +481,7 @@ def run_ncnn_on_arm_batch(
                "output_names": names, "inputs": files}  # fmt: skip
         (work / "job.json").write_text(json.dumps(job), encoding="utf-8")
 
+        limit = timeout * len(inputs_list)
         started = time.perf_counter()
         try:
             done = subprocess.run(
@@ -479,13 +489,13 @@ def run_ncnn_on_arm_batch(
                 env=_guest_env(cpu, threads),
                 capture_output=True,
                 text=True,
-                timeout=timeout,
+                timeout=limit,
                 check=False,
             )
         except subprocess.TimeoutExpired as err:
             raise ArmEmulationError(
-                f"the emulated ncnn run ({cpu}, {len(inputs_list)} inputs) took over "
-                f"{timeout:g} s; raise timeout"
+                f"the emulated ncnn run ({cpu}, {len(inputs_list)} inputs) took over {limit:g} s "
+                f"({timeout:g} s per input); raise timeout"
             ) from err
         seconds = time.perf_counter() - started
         if done.returncode != 0:
