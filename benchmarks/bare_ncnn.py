@@ -68,14 +68,24 @@ def main() -> None:
     print(f"{'threads':>7} {'bare median ms':>15} {'zoo median ms':>14} {'zoo/bare':>9}")
     for threads in [int(t) for t in args.threads.split(",")]:
         job = {
-            "model": spec.id, "dtype": args.dtype, "threads": threads, "runs": args.runs, "warmup": args.warmup,
-            "param": str(exp.file("param")), "bin": str(exp.file("bin")), "options": exp.manifest.ncnn_options,
-            "input": spec.input.name, "shape": list(spec.input.shape), "pipeline": False,
+            "model": spec.id,
+            "dtype": args.dtype,
+            "threads": threads,
+            "runs": args.runs,
+            "warmup": args.warmup,
+            "param": str(exp.file("param")),
+            "bin": str(exp.file("bin")),
+            "options": exp.manifest.ncnn_options,
+            "input": spec.input.name,
+            "shape": list(spec.input.shape),
+            "pipeline": False,
         }
         bare: list[float] = []
         zoo: list[float] = []
         for _ in range(args.rounds):
-            out = subprocess.run([sys.executable, "-c", BARE], input=json.dumps(job), capture_output=True, text=True, check=True)
+            out = subprocess.run(
+                [sys.executable, "-c", BARE], input=json.dumps(job), capture_output=True, text=True, check=True
+            )
             bare += [s / 1e6 for s in json.loads(out.stdout)]
             zoo += [s / 1e6 for s in _run_worker(job)["samples_ns"]]
         b, z = statistics.median(bare), statistics.median(zoo)

@@ -16,7 +16,7 @@ import numpy as np
 from zoo.card import BenchResult, ModelCard, Parity, Stability, WeightsInfo, find_card
 from zoo.errors import ConfigError, InputError, ZooError
 from zoo.export.manifest import MANIFEST, ExportManifest
-from zoo.images import list_images, load_image, sample_images
+from zoo.images import calibration_images, list_images, load_image, sample_images
 from zoo.paths import atomic_dir, cache_dir, sha256_file
 from zoo.registry import Registry, get_registry
 from zoo.runtime.ncnn_session import OPTIONS_BY_DTYPE, NcnnSession, ncnn_version
@@ -54,7 +54,9 @@ def resolve_weights(spec: ModelSpec, weights: str | None, offline: bool = False)
     if weights is not None:
         path = Path(weights)
         if not path.is_file():
-            raise InputError(f"{weights}: no such weights file; pass --weights PATH to a checkpoint, or --weights random")
+            raise InputError(
+                f"{weights}: no such weights file; pass --weights PATH to a checkpoint, or --weights random"
+            )
         return str(path), WeightsInfo(source=str(path.resolve()), sha256=sha256_file(path))
     if spec.weights is None:
         raise ConfigError(
@@ -70,7 +72,9 @@ def pull(name: str, offline: bool = False, registry: Registry | None = None, pro
     """Fetch the model's source weights into the cache (sha256-verified); return the local path."""
     spec = (registry or get_registry()).get(name)
     if spec.weights is None:
-        raise ConfigError(f"{spec.id} has no published weights in registry.yaml; use --weights random with export/bench")
+        raise ConfigError(
+            f"{spec.id} has no published weights in registry.yaml; use --weights random with export/bench"
+        )
     from zoo.sources import fetch
 
     return fetch(spec.weights, offline=offline, progress=progress)
@@ -101,7 +105,7 @@ def _check_target(out: Path) -> None:
 
 def calibration_source(calib: str | Path | None) -> tuple[list[np.ndarray] | list[Path], str]:
     if calib is None:
-        return sample_images(), "the 8 embedded sample photos (zoo/data/images, with mirrors)"
+        return calibration_images(), "20 crops of the 4 embedded sample photos (parity inputs held out)"
     paths = list_images(calib)
     return paths, f"{len(paths)} images from {calib}"
 
@@ -118,8 +122,14 @@ def export(
     offline: bool = False,
     registry: Registry | None = None,
     progress: Progress | None = None,
+    transform: Callable[[Any], tuple[Any, dict[str, Any]]] | None = None,
+    variant: str | None = None,
 ) -> ExportResult:
-    """PyTorch → TorchScript → PNNX → ncnn (→ int8) for ``name`` in ``dtype``; returns the folder."""
+    """PyTorch → TorchScript → PNNX → ncnn (→ int8) for ``name`` in ``dtype``; returns the folder.
+
+    ``transform`` (e.g. a compression method) maps the built torch model to the model to export
+    plus facts for the manifest; ``variant`` names the result (its artifacts folder and card).
+    """
     from zoo.bench.count import count_macs, count_params, count_sparsity
     from zoo.export.chain import describe_file, run_chain
     from zoo.export.steps import example_inputs, pnnx_version
@@ -135,8 +145,8 @@ def export(
     if dtype == "int8":
         calib_items, calib_desc = calibration_source(calib)
     weights_path, winfo = resolve_weights(spec, weights, offline)
-    variant = f"-{method}" if dtype == "int8" else ""
-    out = Path(out_dir) if out_dir else default_export_dir(spec, dtype, winfo, variant)
+    suffix = (f"-{variant}" if variant else "") + (f"-{method}" if dtype == "int8" else "")
+    out = Path(out_dir) if out_dir else default_export_dir(spec, dtype, winfo, suffix)
     _check_target(out)
     recipe = spec.recipes[dtype]
     step_options = {k: dict(v) for k, v in recipe.options.items()}
@@ -152,6 +162,9 @@ def export(
     from zoo.export.chain import ExportContext
 
     torch_model = reg.build_torch_model(spec, weights_path)  # fails fast on a bad checkpoint
+    transform_facts: dict[str, Any] = {}
+    if transform is not None:
+        torch_model, transform_facts = transform(torch_model)
     with atomic_dir(out) as work:
         ctx = ExportContext(
             spec=spec,
@@ -172,10 +185,16 @@ def export(
         example = example_inputs(ctx)
         import torch
 
-        extra: dict[str, Any] = {}
+        extra: dict[str, Any] = dict(transform_facts)
+        if variant:
+            extra["variant"] = variant
         if dtype == "int8":
-            extra = {"int8_method": method, "calibration": calib_desc, "calibration_count": len(calib_items),
-                     "keep_float": list(keep_float)}
+            extra |= {
+                "int8_method": method,
+                "calibration": calib_desc,
+                "calibration_count": len(calib_items),
+                "keep_float": list(keep_float),
+            }
         manifest = ExportManifest(
             model=spec.id,
             task=spec.task,
@@ -213,7 +232,7 @@ def torch_outputs(model: Any, tensor: np.ndarray, names: Sequence[str]) -> dict[
     with torch.no_grad():
         out = model(torch.from_numpy(tensor))
     outs = out if isinstance(out, (tuple, list)) else (out,)
-    return {name: o.numpy() for name, o in zip(names, outs)}
+    return {name: o.numpy() for name, o in zip(names, outs, strict=False)}
 
 
 def check_parity(spec: ModelSpec, task: TaskDef, model: Any, files: dict[str, Path], dtype: str) -> Parity:
@@ -252,8 +271,14 @@ def check_parity(spec: ModelSpec, task: TaskDef, model: Any, files: dict[str, Pa
 
 
 def ensure_export(
-    name: str, dtype: str, weights: str | None, calib: str | Path | None = None, method: str = "kl",
-    offline: bool = False, registry: Registry | None = None, progress: Progress | None = None,
+    name: str,
+    dtype: str,
+    weights: str | None,
+    calib: str | Path | None = None,
+    method: str = "kl",
+    offline: bool = False,
+    registry: Registry | None = None,
+    progress: Progress | None = None,
 ) -> ExportResult:
     """The cached export for these weights and dtype, exporting it first if there is none."""
     reg = registry or get_registry()
@@ -262,14 +287,18 @@ def ensure_export(
     folder = default_export_dir(spec, dtype, winfo, f"-{method}" if dtype == "int8" else "")
     if (folder / MANIFEST).is_file() and calib is None:
         return ExportResult(folder, ExportManifest.load(folder))
-    return export(name, dtype, weights, folder, calib=calib, method=method, offline=offline, registry=reg, progress=progress)
+    return export(
+        name, dtype, weights, folder, calib=calib, method=method, offline=offline, registry=reg, progress=progress
+    )
 
 
 # -- run ---------------------------------------------------------------------------------------
 class Pipeline:
     """pre → ncnn → post for one model; call it on an image path or an RGB uint8 array."""
 
-    def __init__(self, spec: ModelSpec, task: TaskDef, session: NcnnSession, export: ExportResult | None = None) -> None:
+    def __init__(
+        self, spec: ModelSpec, task: TaskDef, session: NcnnSession, export: ExportResult | None = None
+    ) -> None:
         self.spec, self.task, self.session, self.export = spec, task, session, export
 
     def __call__(self, image: str | Path | np.ndarray, **options: Any) -> Result:
@@ -289,8 +318,12 @@ class Pipeline:
 
 
 def load(
-    name: str, dtype: str = "fp32", threads: int = 1, weights: str | None = None,
-    artifacts: str | Path | None = None, registry: Registry | None = None,
+    name: str,
+    dtype: str = "fp32",
+    threads: int = 1,
+    weights: str | None = None,
+    artifacts: str | Path | None = None,
+    registry: Registry | None = None,
 ) -> Pipeline:
     """A ready pipeline. ``artifacts`` points at an export folder (no torch needed on the device);
     otherwise the cached export for ``weights`` is used, exporting first if needed."""
@@ -314,11 +347,16 @@ def _run_worker(job: dict[str, Any]) -> dict[str, Any]:
     """Time in a fresh process: only ncnn and numpy loaded, so RSS and load time are the model's."""
     proc = subprocess.run(
         [sys.executable, "-m", "zoo.bench.worker"],
-        input=json.dumps(job), capture_output=True, text=True, env=os.environ.copy(),
+        input=json.dumps(job),
+        capture_output=True,
+        text=True,
+        env=os.environ.copy(),
     )
     if proc.returncode != 0:
         tail = (proc.stderr or "").strip().splitlines()[-1:] or ["no output"]
-        raise ZooError(f"benchmark worker failed for {job['model']} ({job['dtype']}, {job['threads']} threads): {tail[0]}")
+        raise ZooError(
+            f"benchmark worker failed for {job['model']} ({job['dtype']}, {job['threads']} threads): {tail[0]}"
+        )
     data: dict[str, Any] = json.loads(proc.stdout)
     return data
 
@@ -332,6 +370,102 @@ def stability(latency_cv: float, p90_over_median: float, other_load: float | Non
     if other_load is not None and other_load > UNSTABLE_LOAD:
         reasons.append(f"other processes used {other_load:.0%} of the CPU")
     return Stability(unstable=bool(reasons), reasons=reasons, cv=latency_cv, other_cpu_load=other_load)
+
+
+def bench_export(
+    spec: ModelSpec,
+    exp: ExportResult,
+    threads: Sequence[int] = (1,),
+    runs: int | None = None,
+    warmup: int = 5,
+    pipeline: bool = True,
+    cards_root: Path | None = None,
+    progress: Progress | None = None,
+    card_model: str | None = None,
+) -> ModelCard:
+    """Time one export folder at each thread count; merge the results into its card and save it."""
+    from zoo.bench.host import probe
+    from zoo.bench.timing import summarize
+
+    if any(t < 1 for t in threads):
+        raise InputError("--threads takes positive integers, e.g. --threads 1,4")
+    m = exp.manifest
+    dtype = m.dtype
+    hardware = probe()
+    model_name = card_model or spec.id
+    card = find_card(model_name, dtype, hardware, cards_root) or ModelCard(
+        model=model_name, task=spec.task, hardware=hardware, input_resolution=spec.input.resolution, dtype=dtype
+    )
+    comments = []
+    if m.weights.random:
+        comments.append("random weights (seed 0): latency only")
+    if dtype == "int8":
+        comments.append(f"int8 {m.extra.get('int8_method')} calibrated on {m.extra.get('calibration')}")
+    if "compression" in m.extra:
+        comp = m.extra["compression"]
+        comments.append(
+            f"compressed: {comp['method']} {comp['options']}, est. {comp['compression_ratio']:.1f}× smaller"
+        )
+    card = card.model_copy(
+        update={
+            "plugin": spec.plugin,
+            "hardware": hardware,
+            "params": m.params,
+            "macs": m.macs,
+            "gflops": None if m.macs is None else round(2 * m.macs / 1e9, 3),
+            "sparsity": m.sparsity,
+            "sparsity_reason": None if m.sparsity is not None else "not measured",
+            "runtime_version": ncnn_version(),
+            "ncnn_options": m.ncnn_options,
+            "recipe": m.recipe,
+            "tool_versions": m.tool_versions,
+            "artifacts": m.artifacts,
+            "weights": m.weights,
+            "parity": m.parity,
+            "parity_reason": m.parity_reason,
+            "comments": comments,
+            "extra": {**card.extra, **m.extra},
+        }
+    )
+    if m.weights.random:
+        card.accuracy, card.accuracy_reason = [], "random weights"
+    elif not card.accuracy:
+        card.accuracy_reason = "not evaluated yet (zoo eval)"
+    for t in threads:
+        if progress:
+            progress(f"{dtype} × {t} thread{'s' if t > 1 else ''}")
+        job = {
+            "model": spec.id,
+            "dtype": dtype,
+            "threads": t,
+            "runs": runs,
+            "warmup": warmup,
+            "param": str(exp.file("param")),
+            "bin": str(exp.file("bin")),
+            "options": m.ncnn_options,
+            "input": spec.input.name,
+            "shape": list(spec.input.shape),
+            "pipeline": pipeline,
+        }
+        out = _run_worker(job)
+        lat = summarize(out["samples_ns"], warmup)
+        result = BenchResult(
+            threads=t,
+            latency=lat,
+            fps=1000.0 / lat.median_ms,
+            pipeline_latency=summarize(out["pipeline_ns"], warmup) if out.get("pipeline_ns") else None,
+            stability=stability(
+                lat.stdev_ms / lat.mean_ms if lat.mean_ms else 0.0, lat.p90_ms / lat.median_ms, out.get("other_load")
+            ),
+            peak_rss_mb=out["peak_rss_mb"],
+            load_time_ms=out["load_ms"],
+            energy_j_per_inference=out.get("energy_j"),
+            energy_reason=out.get("energy_reason"),
+            date=out["date"],
+        )
+        card.merge_result(result)
+    card.save(cards_root)
+    return card
 
 
 def bench(
@@ -348,9 +482,6 @@ def bench(
     progress: Progress | None = None,
 ) -> list[ModelCard]:
     """Benchmark ``name`` for every dtype × thread count; write and return one card per dtype."""
-    from zoo.bench.host import probe
-    from zoo.bench.timing import summarize
-
     reg = registry or get_registry()
     spec = reg.get(name)
     for dtype in dtypes:
@@ -359,54 +490,130 @@ def bench(
             raise ConfigError(reason)
     if any(t < 1 for t in threads):
         raise InputError("--threads takes positive integers, e.g. --threads 1,4")
-    hardware = probe()
     cards = []
     for dtype in dtypes:
         exp = ensure_export(spec.id, dtype, weights, calib=calib, registry=reg, progress=progress)
-        m = exp.manifest
-        card = find_card(spec.id, dtype, hardware, cards_root) or ModelCard(
-            model=spec.id, task=spec.task, hardware=hardware, input_resolution=spec.input.resolution, dtype=dtype,
-        )
-        comments = []
-        if m.weights.random:
-            comments.append("random weights (seed 0): latency only")
-        if dtype == "int8":
-            comments.append(f"int8 {m.extra.get('int8_method')} calibrated on {m.extra.get('calibration')}")
-        card = card.model_copy(update={
-            "plugin": spec.plugin, "hardware": hardware, "params": m.params, "macs": m.macs,
-            "gflops": None if m.macs is None else round(2 * m.macs / 1e9, 3),
-            "sparsity": m.sparsity, "sparsity_reason": None if m.sparsity is not None else "not measured",
-            "runtime_version": ncnn_version(), "ncnn_options": m.ncnn_options, "recipe": m.recipe,
-            "tool_versions": m.tool_versions, "artifacts": m.artifacts, "weights": m.weights,
-            "parity": m.parity, "parity_reason": m.parity_reason, "comments": comments, "extra": m.extra,
-        })
-        if m.weights.random:
-            card.accuracy, card.accuracy_reason = [], "random weights"
-        elif not card.accuracy:
-            card.accuracy_reason = "not evaluated yet (zoo eval)"
-        for t in threads:
-            if progress:
-                progress(f"{dtype} × {t} thread{'s' if t > 1 else ''}")
-            job = {
-                "model": spec.id, "dtype": dtype, "threads": t, "runs": runs, "warmup": warmup,
-                "param": str(exp.file("param")), "bin": str(exp.file("bin")), "options": m.ncnn_options,
-                "input": spec.input.name, "shape": list(spec.input.shape), "pipeline": pipeline,
-            }
-            out = _run_worker(job)
-            lat = summarize(out["samples_ns"], warmup)
-            result = BenchResult(
-                threads=t,
-                latency=lat,
-                fps=1000.0 / lat.median_ms,
-                pipeline_latency=summarize(out["pipeline_ns"], warmup) if out.get("pipeline_ns") else None,
-                stability=stability(lat.stdev_ms / lat.mean_ms if lat.mean_ms else 0.0, lat.p90_ms / lat.median_ms, out.get("other_load")),
-                peak_rss_mb=out["peak_rss_mb"],
-                load_time_ms=out["load_ms"],
-                energy_j_per_inference=out.get("energy_j"),
-                energy_reason=out.get("energy_reason"),
-                date=out["date"],
-            )
-            card.merge_result(result)
-        card.save(cards_root)
-        cards.append(card)
+        cards.append(bench_export(spec, exp, threads, runs, warmup, pipeline, cards_root, progress))
     return cards
+
+
+def update_card(
+    spec: ModelSpec,
+    dtype: str,
+    exp: ExportResult | None,
+    cards_root: Path | None = None,
+    **fields: Any,
+) -> ModelCard:
+    """Set fields (accuracy, ARM parity...) on this host's card for ``spec``/``dtype``, creating it if needed."""
+    from zoo.bench.host import probe
+
+    hardware = probe()
+    card = find_card(spec.id, dtype, hardware, cards_root) or ModelCard(
+        model=spec.id, task=spec.task, hardware=hardware, input_resolution=spec.input.resolution, dtype=dtype
+    )
+    if exp is not None and card.params is None:
+        m = exp.manifest
+        card.params, card.macs, card.weights, card.parity = m.params, m.macs, m.weights, m.parity
+        card.gflops = None if m.macs is None else round(2 * m.macs / 1e9, 3)
+        card.artifacts, card.recipe, card.ncnn_options = m.artifacts, m.recipe, m.ncnn_options
+    for key, value in fields.items():
+        setattr(card, key, value)
+    card.save(cards_root)
+    return card
+
+
+# -- compress ----------------------------------------------------------------------------------
+def compress(
+    name: str,
+    method: str,
+    options: dict[str, Any] | None = None,
+    weights: str | None = None,
+    dtype: str = "fp32",
+    threads: Sequence[int] = (1,),
+    runs: int | None = None,
+    bench_it: bool = True,
+    cards_root: Path | None = None,
+    registry: Registry | None = None,
+    progress: Progress | None = None,
+) -> tuple[ExportResult, ModelCard | None]:
+    """Compress ``name`` with a zoo.compress method, export it through the same chain, bench it.
+
+    The result is a variant named ``<model>@<method>`` with its own artifacts and card; the
+    manifest records the compression report and fidelity against the uncompressed model (task
+    agreement and min cosine of the PyTorch outputs on the embedded photos).
+    """
+    from zoo.compress.api import METHODS, _parse_options
+    from zoo.compress.api import compress as run_compression
+
+    reg = registry or get_registry()
+    spec = reg.get(name)
+    task = reg.task(spec.task)
+    opts = dict(options or {})
+    if method not in METHODS:
+        raise ConfigError(f"unknown compression method {method!r}; valid methods: {', '.join(METHODS)}")
+    _parse_options(METHODS[method], {k: v for k, v in opts.items() if k != "calibration"})  # fail before any work
+    tag = method + "".join(f"-{k}{v}" for k, v in sorted(opts.items()) if k != "calibration")
+    if method == "ptq" and "calibration" not in opts:
+        opts["calibration"] = [task.preprocess(img, spec.pre)[0] for img in calibration_images()]
+
+    def transform(model: Any) -> tuple[Any, dict[str, Any]]:
+        compressed, report = run_compression(model, method, **opts)
+        names = [o.name for o in spec.outputs] or ["out0"]
+        ref, got, min_cos = [], [], 1.0
+        for image in sample_images():
+            tensor, context = task.preprocess(image, spec.pre)
+            a, b = torch_outputs(model, tensor, names), torch_outputs(compressed, tensor, names)
+            fa, fb = _flatten(list(a.values())), _flatten(list(b.values()))
+            min_cos = min(min_cos, float(fa @ fb) / (float(np.linalg.norm(fa) * np.linalg.norm(fb)) or 1.0))
+            ref.append(task.postprocess(a, context, spec, {}))
+            got.append(task.postprocess(b, context, spec, {}))
+        fidelity = {
+            "reference": "uncompressed pytorch model, same weights",
+            "min_cosine": min_cos,
+            **task.agreement(ref, got),
+        }
+        report_data = report.model_dump(mode="json", exclude={"activation_ranges"})
+        return compressed.eval(), {"compression": report_data, "compression_fidelity": fidelity}
+
+    exp = export(spec.id, dtype, weights, registry=reg, progress=progress, transform=transform, variant=tag)
+    card = None
+    if bench_it:
+        card = bench_export(spec, exp, threads, runs, 5, True, cards_root, progress, card_model=f"{spec.id}@{tag}")
+    return exp, card
+
+
+# -- ARM verification --------------------------------------------------------------------------
+def verify_arm(
+    name: str,
+    dtypes: Sequence[str] = ("fp32", "fp16", "int8"),
+    weights: str | None = None,
+    cpu: str = "cortex-a76",
+    n_inputs: int = 2,
+    cards_root: Path | None = None,
+    registry: Registry | None = None,
+) -> dict[str, dict[str, Any]]:
+    """x86 ncnn vs emulated-ARM ncnn on each dtype's artifact; the result goes into each card.
+
+    Two runs per dtype: with the artifact's own Option flags (what zoo bench runs) and with ncnn's
+    defaults (what a plain ncnn program on the Pi runs: fp16 arithmetic on a Cortex-A76).
+    """
+    from zoo.bench.host import probe
+    from zoo.verify.arm import verify_arm as run_verify
+
+    reg = registry or get_registry()
+    spec = reg.get(name)
+    task = reg.task(spec.task)
+    inputs = [{spec.input.name: task.preprocess(img, spec.pre)[0]} for img in sample_images(n_inputs)]
+    results: dict[str, dict[str, Any]] = {}
+    for dtype in dtypes:
+        exp = ensure_export(spec.id, dtype, weights, registry=reg)
+        m = exp.manifest
+        runs: dict[str, Any] = {}
+        for label, options in (("zoo-options", m.ncnn_options), ("ncnn-default", None)):
+            parity = run_verify(exp.file("param"), exp.file("bin"), inputs, options=options, cpu=cpu)
+            runs[label] = parity.model_dump(mode="json")
+        results[dtype] = runs
+        card = find_card(spec.id, dtype, probe(), cards_root)
+        extra = {**(card.extra if card else {}), "arm_parity": runs}
+        update_card(spec, dtype, exp, cards_root, extra=extra)
+    return results

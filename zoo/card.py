@@ -60,7 +60,9 @@ class Stability(Data):
     unstable: bool
     reasons: list[str] = Field(default_factory=list)
     cv: float = Field(description="Coefficient of variation of the timed runs.")
-    other_cpu_load: float | None = Field(None, description="Busy fraction of the cores by other processes during the run.")
+    other_cpu_load: float | None = Field(
+        None, description="Busy fraction of the cores by other processes during the run."
+    )
 
 
 class Metric(Data):
@@ -120,7 +122,9 @@ class ModelCard(Data):
     sparsity: float | None = None
     sparsity_reason: str | None = None
     params: int | None = None
-    macs: int | None = Field(None, description="Multiply-accumulates for one batch-1 inference, counted from the model.")
+    macs: int | None = Field(
+        None, description="Multiply-accumulates for one batch-1 inference, counted from the model."
+    )
     gflops: float | None = Field(None, description="2 × MACs / 1e9 (the seed table's 1.81 for resnet18 is GMACs).")
     accuracy: list[Metric] = Field(default_factory=list)
     accuracy_reason: str | None = Field(None, description="Why accuracy is empty (e.g. random weights).")
@@ -138,7 +142,9 @@ class ModelCard(Data):
     weights: WeightsInfo | None = None
     parity: Parity | None = None
     parity_reason: str | None = None
-    extra: dict[str, Any] = Field(default_factory=dict, description="Task- or dtype-specific facts (int8 method, calibration set...).")
+    extra: dict[str, Any] = Field(
+        default_factory=dict, description="Task- or dtype-specific facts (int8 method, calibration set...)."
+    )
     updated: str = Field(default_factory=lambda: _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
 
     # -- identity and storage -------------------------------------------------------------------
@@ -151,7 +157,9 @@ class ModelCard(Data):
 
     def merge_result(self, result: BenchResult) -> None:
         """Replace the result for the same thread count, keep the others, sort by threads."""
-        self.results = sorted([r for r in self.results if r.threads != result.threads] + [result], key=lambda r: r.threads)
+        self.results = sorted(
+            [r for r in self.results if r.threads != result.threads] + [result], key=lambda r: r.threads
+        )
 
     def save(self, root: Path | None = None) -> Path:
         folder = self.path(root)
@@ -173,7 +181,9 @@ class ModelCard(Data):
     # -- table ----------------------------------------------------------------------------------
     def rows(self) -> list[dict[str, Any]]:
         """One benchmark-table row per thread count, in the seed's column order."""
-        acc = "; ".join(f"{m.name} {m.value:.4g} ({m.dataset}{'/' + m.split if m.split else ''}, n={m.n})" for m in self.accuracy)
+        acc = "; ".join(
+            f"{m.name} {m.value:.4g} ({m.dataset}{'/' + m.split if m.split else ''}, n={m.n})" for m in self.accuracy
+        )
         base = {
             "hardware": self.hardware.name,
             "model": self.model,
@@ -192,29 +202,59 @@ class ModelCard(Data):
             if r.stability.unstable:
                 comments.append("UNSTABLE: " + "; ".join(r.stability.reasons))
             if self.parity:
-                comments.append(f"parity max abs diff {self.parity.max_abs_diff:.2g}" + "".join(
-                    f", {k} {v:.0%}" for k, v in self.parity.agreement.items()))
-            out.append({
-                **base,
-                "threads": r.threads,
-                "fps": round(r.fps, 2),
-                "latency_ms": round(r.latency.median_ms, 2),
-                "pipeline_ms": None if r.pipeline_latency is None else round(r.pipeline_latency.median_ms, 2),
-                "energy_j": "—" if r.energy_j_per_inference is None else f"{r.energy_j_per_inference:.3g}",
-                "comments": "; ".join(comments),
-            })
+                comments.append(
+                    f"parity max abs diff {self.parity.max_abs_diff:.2g}"
+                    + "".join(f", {k} {v:.0%}" for k, v in self.parity.agreement.items())
+                )
+            out.append(
+                {
+                    **base,
+                    "threads": r.threads,
+                    "fps": round(r.fps, 2),
+                    "latency_ms": round(r.latency.median_ms, 2),
+                    "pipeline_ms": None if r.pipeline_latency is None else round(r.pipeline_latency.median_ms, 2),
+                    "energy_j": "—" if r.energy_j_per_inference is None else f"{r.energy_j_per_inference:.3g}",
+                    "comments": "; ".join(comments),
+                }
+            )
         return out
 
 
 TABLE_COLUMNS = [
-    "hardware", "model", "input", "batch", "dtype", "threads", "sparsity", "params_m", "gmacs",
-    "accuracy", "fps", "latency_ms", "pipeline_ms", "energy_j", "cost", "comments",
+    "hardware",
+    "model",
+    "input",
+    "batch",
+    "dtype",
+    "threads",
+    "sparsity",
+    "params_m",
+    "gmacs",
+    "accuracy",
+    "fps",
+    "latency_ms",
+    "pipeline_ms",
+    "energy_j",
+    "cost",
+    "comments",
 ]
 TABLE_HEADERS = {
-    "hardware": "Hardware", "model": "Model", "input": "Input", "batch": "Batch", "dtype": "Data type",
-    "threads": "Threads", "sparsity": "Sparsity", "params_m": "Params (M)", "gmacs": "GMACs",
-    "accuracy": "Accuracy", "fps": "FPS", "latency_ms": "Latency (ms)", "pipeline_ms": "Pipeline (ms)",
-    "energy_j": "Energy (J/inf)", "cost": "Cost", "comments": "Comments",
+    "hardware": "Hardware",
+    "model": "Model",
+    "input": "Input",
+    "batch": "Batch",
+    "dtype": "Data type",
+    "threads": "Threads",
+    "sparsity": "Sparsity",
+    "params_m": "Params (M)",
+    "gmacs": "GMACs",
+    "accuracy": "Accuracy",
+    "fps": "FPS",
+    "latency_ms": "Latency (ms)",
+    "pipeline_ms": "Pipeline (ms)",
+    "energy_j": "Energy (J/inf)",
+    "cost": "Cost",
+    "comments": "Comments",
 }
 
 
@@ -233,7 +273,8 @@ def find_card(model: str, dtype: str, hardware: Hardware, root: Path | None = No
 
 def render_hf_readme(card: ModelCard) -> str:
     """A Hugging Face model card: YAML header built by huggingface_hub, body from the table."""
-    from huggingface_hub import EvalResult, ModelCard as HFCard, ModelCardData
+    from huggingface_hub import EvalResult, ModelCardData
+    from huggingface_hub import ModelCard as HFCard
 
     eval_results = [
         EvalResult(
@@ -266,7 +307,8 @@ def render_hf_readme(card: ModelCard) -> str:
         f"max |Δ| {card.parity.max_abs_diff:.3g}, min cosine {card.parity.min_cosine:.6f} over "
         f"{card.parity.n_inputs} inputs ({card.parity.inputs}); "
         + ", ".join(f"{k} {v:.1%}" for k, v in card.parity.agreement.items())
-        if card.parity else (card.parity_reason or "not measured")
+        if card.parity
+        else (card.parity_reason or "not measured")
     )
     body = f"""
 # {card.model} ({card.dtype}, ncnn) on {card.hardware.name}
@@ -277,10 +319,10 @@ Measured by [zoo](https://github.com/) with `zoo bench {card.model} --dtype {car
 
 - **Hardware**: {card.hardware.cpu}, {card.hardware.cores} cores, {card.hardware.arch}, {card.hardware.os}
 - **Weights**: {weights}
-- **Runtime**: {card.runtime} {card.runtime_version or ''}, options `{json.dumps(card.ncnn_options)}`
+- **Runtime**: {card.runtime} {card.runtime_version or ""}, options `{json.dumps(card.ncnn_options)}`
 - **Export**: {" → ".join(card.recipe.get("steps", [])) or "n/a"}; tools {json.dumps(card.tool_versions)}
 - **Parity against PyTorch**: {parity}
-- **Params**: {card.params if card.params is not None else 'n/a'}; **MACs**: {card.macs if card.macs is not None else 'n/a'}
+- **Params**: {card.params if card.params is not None else "n/a"}; **MACs**: {card.macs if card.macs is not None else "n/a"}
 
 Artifacts:
 {chr(10).join(f"- `{a.file}` sha256 `{a.sha256}` ({a.size} bytes)" for a in card.artifacts) or "- none recorded"}

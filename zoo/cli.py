@@ -75,8 +75,16 @@ def list_cmd(task: str | None, as_json: bool) -> None:
     missing = list(reg.list_unavailable(task))
     if as_json:
         rows = [
-            {"id": s.id, "task": s.task, "plugin": s.plugin, "aliases": list(s.aliases), "input": list(s.input.shape),
-             "weights": s.weights.uri if s.weights else None, "status": s.status, "available": True}
+            {
+                "id": s.id,
+                "task": s.task,
+                "plugin": s.plugin,
+                "aliases": list(s.aliases),
+                "input": list(s.input.shape),
+                "weights": s.weights.uri if s.weights else None,
+                "status": s.status,
+                "available": True,
+            }
             for s in specs
         ] + [{"id": i, "task": e.task, "plugin": e.plugin, "available": False, "reason": r} for i, e, r in missing]
         _print_json(rows)
@@ -87,8 +95,15 @@ def list_cmd(task: str | None, as_json: bool) -> None:
     for col in ("model", "task", "aliases", "input", "weights", "plugin", "status"):
         table.add_column(col)
     for s in specs:
-        table.add_row(s.id, s.task, ", ".join(s.aliases), s.input.resolution,
-                      "yes" if s.weights else "random only", s.plugin or "", s.status)
+        table.add_row(
+            s.id,
+            s.task,
+            ", ".join(s.aliases),
+            s.input.resolution,
+            "yes" if s.weights else "random only",
+            s.plugin or "",
+            s.status,
+        )
     for model_id, entry, reason in missing:
         table.add_row(model_id, entry.task, "", "", "", entry.plugin, f"unavailable: {reason}")
     _console().print(table)
@@ -130,16 +145,22 @@ def plugins(as_json: bool) -> None:
     for name, plugin_info in zpm.infos.items():
         if not zpm.pm.has_plugin(name):
             continue
-        rows.append({
-            "name": name, "distribution": plugin_info.distribution, "version": plugin_info.version,
-            "module": plugin_info.module,
-            "tasks": [t for t, o in reg.tasks.items() if o.plugin == name],
-            "models": [m.id for m in reg.models.values() if m.plugin == name],
-            "exporters": [t for t, o in reg.exporters.items() if o.plugin == name],
-            "runtimes": [t for t, o in reg.runtimes.items() if o.plugin == name],
-            "power_meters": [t for t, o in reg.power_meters.items() if o.plugin == name],
-        })
-    failures = [{"name": f.name, "distribution": f.distribution, "stage": f.stage, "error": f.error} for f in zpm.failures]
+        rows.append(
+            {
+                "name": name,
+                "distribution": plugin_info.distribution,
+                "version": plugin_info.version,
+                "module": plugin_info.module,
+                "tasks": [t for t, o in reg.tasks.items() if o.plugin == name],
+                "models": [m.id for m in reg.models.values() if m.plugin == name],
+                "exporters": [t for t, o in reg.exporters.items() if o.plugin == name],
+                "runtimes": [t for t, o in reg.runtimes.items() if o.plugin == name],
+                "power_meters": [t for t, o in reg.power_meters.items() if o.plugin == name],
+            }
+        )
+    failures = [
+        {"name": f.name, "distribution": f.distribution, "stage": f.stage, "error": f.error} for f in zpm.failures
+    ]
     if as_json:
         _print_json({"plugins": rows, "failures": failures})
         return
@@ -184,8 +205,13 @@ class _LazyDownloadBar:
         if self.bar is None:
             from rich.progress import DownloadColumn, Progress, TransferSpeedColumn
 
-            self.bar = Progress(*Progress.get_default_columns(), DownloadColumn(), TransferSpeedColumn(),
-                                console=_console(stderr=True), transient=True)
+            self.bar = Progress(
+                *Progress.get_default_columns(),
+                DownloadColumn(),
+                TransferSpeedColumn(),
+                console=_console(stderr=True),
+                transient=True,
+            )
             self.bar.start()
             self.task_id = self.bar.add_task(self.label, total=total)
         self.bar.update(self.task_id, completed=done, total=total)
@@ -204,20 +230,45 @@ _WEIGHTS_HELP = "Checkpoint PATH, or 'random' (latency only; the card says so). 
 @click.option("--weights", help=_WEIGHTS_HELP)
 @click.option("-o", "--out", "out_dir", type=click.Path(path_type=Path), help="Output folder (default: the zoo cache).")
 @click.option("--calib", type=click.Path(path_type=Path), help="int8: folder of calibration images.")
-@click.option("--method", default="kl", show_default=True, type=click.Choice(["minmax", "kl", "aciq"]), help="int8 activation ranges.")
+@click.option(
+    "--method",
+    default="kl",
+    show_default=True,
+    type=click.Choice(["minmax", "kl", "aciq"]),
+    help="int8 activation ranges.",
+)
 @click.option("--keep-float", multiple=True, help="int8: ncnn layer name to keep in float (repeatable).")
 @click.option("--no-parity", is_flag=True, help="Skip the PyTorch-vs-ncnn parity check.")
 @click.option("--offline", is_flag=True)
 @click.option("--json", "as_json", is_flag=True)
-def export(name: str, dtype: str, weights: str | None, out_dir: Path | None, calib: Path | None, method: str,
-           keep_float: tuple[str, ...], no_parity: bool, offline: bool, as_json: bool) -> None:
+def export(
+    name: str,
+    dtype: str,
+    weights: str | None,
+    out_dir: Path | None,
+    calib: Path | None,
+    method: str,
+    keep_float: tuple[str, ...],
+    no_parity: bool,
+    offline: bool,
+    as_json: bool,
+) -> None:
     """PyTorch → TorchScript → PNNX → ncnn, with a parity check against PyTorch."""
     from zoo import api
 
     err = _console(stderr=True)
-    result = api.export(name, dtype, weights=weights, out_dir=out_dir, calib=calib, method=method,
-                        keep_float=keep_float, parity=not no_parity, offline=offline,
-                        progress=None if as_json else (lambda step: err.print(f"[dim]… {step}[/dim]")))
+    result = api.export(
+        name,
+        dtype,
+        weights=weights,
+        out_dir=out_dir,
+        calib=calib,
+        method=method,
+        keep_float=keep_float,
+        parity=not no_parity,
+        offline=offline,
+        progress=None if as_json else (lambda step: err.print(f"[dim]… {step}[/dim]")),
+    )
     m = result.manifest
     if as_json:
         _print_json({"folder": str(result.folder), **m.model_dump(mode="json")})
@@ -229,7 +280,9 @@ def export(name: str, dtype: str, weights: str | None, out_dir: Path | None, cal
     c.print(f"  params {m.params:,}  MACs {m.macs / 1e9:.3f} G  weights {m.weights.source}")
     if m.parity:
         agree = ", ".join(f"{k} {v:.0%}" for k, v in m.parity.agreement.items())
-        c.print(f"  parity vs PyTorch: max|Δ| {m.parity.max_abs_diff:.3g}, min cosine {m.parity.min_cosine:.6f}, {agree}")
+        c.print(
+            f"  parity vs PyTorch: max|Δ| {m.parity.max_abs_diff:.3g}, min cosine {m.parity.min_cosine:.6f}, {agree}"
+        )
 
 
 @cli.command()
@@ -244,8 +297,19 @@ def export(name: str, dtype: str, weights: str | None, out_dir: Path | None, cal
 @click.option("--iou", type=float, help="detector: NMS IoU threshold.")
 @click.option("-o", "--out", "out_image", type=click.Path(path_type=Path), help="Write an annotated image here.")
 @click.option("--json", "as_json", is_flag=True)
-def run(name: str, image: Path, dtype: str, weights: str | None, artifacts: Path | None, threads: int,
-        top_k: int | None, conf: float | None, iou: float | None, out_image: Path | None, as_json: bool) -> None:
+def run(
+    name: str,
+    image: Path,
+    dtype: str,
+    weights: str | None,
+    artifacts: Path | None,
+    threads: int,
+    top_k: int | None,
+    conf: float | None,
+    iou: float | None,
+    out_image: Path | None,
+    as_json: bool,
+) -> None:
     """pre → ncnn → post on one image; prints the results."""
     from zoo import api
     from zoo.images import load_image, save_image
@@ -256,8 +320,15 @@ def run(name: str, image: Path, dtype: str, weights: str | None, artifacts: Path
     if out_image is not None:
         save_image(out_image, pipe.draw(rgb, result))
     if as_json:
-        _print_json({"model": pipe.spec.id, "dtype": dtype, "image": str(image),
-                     "weights": pipe.export.manifest.weights.source if pipe.export else None, **result.to_dict()})
+        _print_json(
+            {
+                "model": pipe.spec.id,
+                "dtype": dtype,
+                "image": str(image),
+                "weights": pipe.export.manifest.weights.source if pipe.export else None,
+                **result.to_dict(),
+            }
+        )
         return
     if pipe.export and pipe.export.manifest.weights.random:
         _console(stderr=True).print("[yellow]note: random weights — these labels mean nothing[/yellow]")
@@ -272,12 +343,27 @@ def run(name: str, image: Path, dtype: str, weights: str | None, artifacts: Path
 @click.option("--runs", type=int, help="Timed runs (default: adaptive, ≥30 runs and ≥2 s).")
 @click.option("--warmup", default=5, show_default=True, type=int)
 @click.option("--weights", help=_WEIGHTS_HELP)
-@click.option("--calib", type=click.Path(path_type=Path), help="int8: calibration images (default: the embedded photos).")
+@click.option(
+    "--calib", type=click.Path(path_type=Path), help="int8: calibration images (default: the embedded photos)."
+)
 @click.option("--no-pipeline", is_flag=True, help="Skip pre+post pipeline timing.")
-@click.option("--cards", "cards_root", type=click.Path(path_type=Path), help="Cards folder (default $ZOO_CARDS_DIR or ./cards).")
+@click.option(
+    "--cards", "cards_root", type=click.Path(path_type=Path), help="Cards folder (default $ZOO_CARDS_DIR or ./cards)."
+)
 @click.option("--json", "as_json", is_flag=True)
-def bench(name: str | None, task: str | None, dtypes: str, threads: str, runs: int | None, warmup: int,
-          weights: str | None, calib: Path | None, no_pipeline: bool, cards_root: Path | None, as_json: bool) -> None:
+def bench(
+    name: str | None,
+    task: str | None,
+    dtypes: str,
+    threads: str,
+    runs: int | None,
+    warmup: int,
+    weights: str | None,
+    calib: Path | None,
+    no_pipeline: bool,
+    cards_root: Path | None,
+    as_json: bool,
+) -> None:
     """Benchmark models with ncnn and write their cards."""
     from zoo import api
     from zoo.registry import get_registry
@@ -290,13 +376,177 @@ def bench(name: str | None, task: str | None, dtypes: str, threads: str, runs: i
     err = _console(stderr=True)
     cards = []
     for model in names:
-        cards += api.bench(model, _csv_dtypes(dtypes), _csv_ints(threads, "--threads"), runs=runs, warmup=warmup,
-                           weights=weights, calib=calib, pipeline=not no_pipeline, cards_root=cards_root,
-                           progress=None if as_json else (lambda s, m=model: err.print(f"[dim]… {m}: {s}[/dim]")))
+        cards += api.bench(
+            model,
+            _csv_dtypes(dtypes),
+            _csv_ints(threads, "--threads"),
+            runs=runs,
+            warmup=warmup,
+            weights=weights,
+            calib=calib,
+            pipeline=not no_pipeline,
+            cards_root=cards_root,
+            progress=None if as_json else (lambda s, m=model: err.print(f"[dim]… {m}: {s}[/dim]")),
+        )
     if as_json:
         _print_json([c.model_dump(mode="json") for c in cards])
         return
     _print_table([row for c in cards for row in c.rows()], "md")
+
+
+def _parse_kv(items: tuple[str, ...]) -> dict[str, Any]:
+    """KEY=VALUE pairs; values parsed as JSON where they parse (numbers, true/false), else strings."""
+    out: dict[str, Any] = {}
+    for item in items:
+        if "=" not in item:
+            raise click.BadParameter(f"{item!r}: options are KEY=VALUE, e.g. -O amount=0.5")
+        key, value = item.split("=", 1)
+        try:
+            out[key.replace("-", "_")] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key.replace("-", "_")] = value
+    return out
+
+
+@cli.command("compress")
+@click.argument("name")
+@click.option("--method", required=True, help="prune, prune-channels, kmeans, ternary, binary, lowrank, ptq.")
+@click.option(
+    "-O", "--option", "options", multiple=True, help="Method option KEY=VALUE (repeatable), e.g. -O amount=0.5."
+)
+@click.option("--weights", help=_WEIGHTS_HELP)
+@click.option("--threads", default="1", show_default=True, help="Comma-separated thread counts to bench.")
+@click.option("--runs", type=int)
+@click.option("--no-bench", is_flag=True, help="Export only; no card.")
+@click.option("--cards", "cards_root", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True)
+def compress_cmd(
+    name: str,
+    method: str,
+    options: tuple[str, ...],
+    weights: str | None,
+    threads: str,
+    runs: int | None,
+    no_bench: bool,
+    cards_root: Path | None,
+    as_json: bool,
+) -> None:
+    """Compress a model, export it through the same chain, and give it its own card."""
+    from zoo import api
+
+    err = _console(stderr=True)
+    exp, card = api.compress(
+        name,
+        method,
+        _parse_kv(options),
+        weights=weights,
+        threads=_csv_ints(threads, "--threads"),
+        runs=runs,
+        bench_it=not no_bench,
+        cards_root=cards_root,
+        progress=None if as_json else (lambda s: err.print(f"[dim]… {s}[/dim]")),
+    )
+    m = exp.manifest
+    if as_json:
+        _print_json(
+            {
+                "folder": str(exp.folder),
+                "manifest": m.model_dump(mode="json"),
+                "card": card.model_dump(mode="json") if card else None,
+            }
+        )
+        return
+    comp, fid = m.extra["compression"], m.extra["compression_fidelity"]
+    c = _console()
+    c.print(f"{m.model}@{m.extra.get('variant')} → {exp.folder}")
+    c.print(
+        f"  sparsity {comp['sparsity']:.1%}, params {comp['params_after']:,} (from {comp['params_before']:,}), "
+        f"{comp['bits_per_weight']:.2f} bits/weight, est. {comp['compression_ratio']:.1f}× smaller"
+    )
+    c.print("  fidelity vs uncompressed: " + ", ".join(f"{k} {v:.4g}" for k, v in fid.items() if isinstance(v, float)))
+    if card:
+        _print_table(card.rows(), "md")
+
+
+@cli.command("eval")
+@click.argument("name")
+@click.option("--data", required=True, type=click.Path(path_type=Path), help="COCO-format folder or instances JSON.")
+@click.option("--dtype", default="fp32", show_default=True, type=click.Choice(["fp32", "fp16", "int8"]))
+@click.option("--weights", help=_WEIGHTS_HELP)
+@click.option("--threads", default=1, show_default=True, type=int)
+@click.option("--limit", type=int, help="Only the first N images.")
+@click.option("--cards", "cards_root", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True)
+def eval_cmd(
+    name: str,
+    data: Path,
+    dtype: str,
+    weights: str | None,
+    threads: int,
+    limit: int | None,
+    cards_root: Path | None,
+    as_json: bool,
+) -> None:
+    """Accuracy on a labelled dataset, written into the model's card."""
+    from zoo import api
+    from zoo.eval.api import evaluate
+    from zoo.registry import get_registry
+
+    report = evaluate(
+        name, data, dtype=dtype, weights=weights, threads=threads, limit=limit, allow_random=weights == "random"
+    )
+    spec = get_registry().get(name)
+    exp = api.ensure_export(spec.id, dtype, weights)
+    fields: dict[str, Any] = {"accuracy": report.metrics, "accuracy_reason": None}
+    if exp.manifest.weights.random:
+        fields["accuracy_reason"] = "random weights: the metric is measured but not meaningful"
+    card = api.update_card(spec, dtype, exp, cards_root, **fields)
+    if as_json:
+        _print_json({"report": report.model_dump(mode="json"), "card": str(card.path(cards_root))})
+        return
+    for metric in report.metrics:
+        click.echo(f"{metric.name}: {metric.value:.4f} ({metric.dataset}, n={metric.n})")
+    click.echo(f"card: {card.path(cards_root)}")
+
+
+@cli.command("verify")
+@click.argument("name")
+@click.option("--arm", is_flag=True, required=True, help="Compare against the aarch64 ncnn under qemu (cortex-a76).")
+@click.option("--dtype", "dtypes", default="fp32,fp16,int8", show_default=True)
+@click.option("--weights", help=_WEIGHTS_HELP)
+@click.option(
+    "--cpu", default="cortex-a76", show_default=True, help="QEMU_CPU: cortex-a76 is a Pi 5, cortex-a72 a Pi 4."
+)
+@click.option(
+    "--inputs", "n_inputs", default=2, show_default=True, type=int, help="How many embedded photos (emulation is slow)."
+)
+@click.option("--cards", "cards_root", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True)
+def verify_cmd(
+    name: str,
+    arm: bool,
+    dtypes: str,
+    weights: str | None,
+    cpu: str,
+    n_inputs: int,
+    cards_root: Path | None,
+    as_json: bool,
+) -> None:
+    """Run each artifact through emulated ARM ncnn and record how far it is from x86."""
+    from zoo import api
+
+    results = api.verify_arm(
+        name, _csv_dtypes(dtypes), weights=weights, cpu=cpu, n_inputs=n_inputs, cards_root=cards_root
+    )
+    if as_json:
+        _print_json(results)
+        return
+    for dtype, runs in results.items():
+        for label, p in runs.items():
+            click.echo(
+                f"{dtype:5} {label:12} max|Δ| {p['max_abs_diff']:.3g}  cosine {p['cosine']:.6f}  "
+                f"argmax {p['argmax_agreement']}  bit-exact {p['bit_exact']}"
+            )
 
 
 def _print_table(rows: list[dict[str, Any]], fmt: str) -> None:
@@ -320,7 +570,9 @@ def _print_table(rows: list[dict[str, Any]], fmt: str) -> None:
 
 @cli.command()
 @click.option("--format", "fmt", default="md", show_default=True, type=click.Choice(["md", "csv", "json"]))
-@click.option("--cards", "cards_root", type=click.Path(path_type=Path), help="Cards folder (default $ZOO_CARDS_DIR or ./cards).")
+@click.option(
+    "--cards", "cards_root", type=click.Path(path_type=Path), help="Cards folder (default $ZOO_CARDS_DIR or ./cards)."
+)
 def table(fmt: str, cards_root: Path | None) -> None:
     """The benchmark table, rendered from the cards."""
     from zoo.card import load_cards

@@ -46,8 +46,7 @@ class MissingDependencyError(ZooError):
     def __init__(self, module: str, extra: str, purpose: str = "") -> None:
         why = f" (needed {purpose})" if purpose else ""
         super().__init__(
-            f"the optional dependency {module!r} is not installed{why}; "
-            f"install it with: pip install 'zoo[{extra}]'"
+            f"the optional dependency {module!r} is not installed{why}; install it with: pip install 'zoo[{extra}]'"
         )
 
 

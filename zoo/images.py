@@ -63,6 +63,18 @@ def sample_images(n: int | None = None) -> list[np.ndarray]:
     return images if n is None else images[:n]
 
 
+def calibration_images() -> list[np.ndarray]:
+    """Default int8 calibration set: 5 crops (4 corners and centre, 70 % of each side) of every
+    shipped photo. Parity runs on the whole photos and their mirrors, so it stays held out."""
+    crops = []
+    for image in (load_image(p) for p in sample_image_paths()):
+        h, w = image.shape[:2]
+        ch, cw = int(h * 0.7), int(w * 0.7)
+        for top, left in ((0, 0), (0, w - cw), (h - ch, 0), (h - ch, w - cw), ((h - ch) // 2, (w - cw) // 2)):
+            crops.append(np.ascontiguousarray(image[top : top + ch, left : left + cw]))
+    return crops
+
+
 def list_images(folder: str | Path) -> list[Path]:
     """Image files in ``folder`` (sorted), or an error naming the folder when there are none."""
     folder = Path(folder)

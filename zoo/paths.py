@@ -39,8 +39,8 @@ def ensure_writable_dir(path: Path) -> Path:
     """Create ``path`` (and parents) or fail with one line that names it."""
     try:
         path.mkdir(parents=True, exist_ok=True)
-        probe = tempfile.NamedTemporaryFile(dir=path, prefix=".zoo-write-test-", delete=True)
-        probe.close()
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".zoo-write-test-"):
+            pass
     except OSError as err:
         raise InputError(f"{path}: output directory is not writable ({err.strerror}); choose another with -o") from err
     return path

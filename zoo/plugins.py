@@ -51,9 +51,7 @@ class ZooPluginManager:
 
     def record_failure(self, name: str, stage: str, err: BaseException) -> None:
         dist = self.infos[name].distribution if name in self.infos else None
-        self.failures.append(
-            PluginFailure(name, dist, stage, f"{type(err).__name__}: {err}", traceback.format_exc())
-        )
+        self.failures.append(PluginFailure(name, dist, stage, f"{type(err).__name__}: {err}", traceback.format_exc()))
 
 
 def _truthy(value: str | None) -> bool:

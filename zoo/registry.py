@@ -85,9 +85,7 @@ def load_registry_file(path: Path) -> RegistryFile:
         raise ConfigError(f"{path}: top level must be a mapping with schema_version and models")
     version = raw.get("schema_version")
     if version != SCHEMA_VERSION:
-        raise ConfigError(
-            f"{path}: schema_version is {version!r}; this zoo reads schema_version: {SCHEMA_VERSION}"
-        )
+        raise ConfigError(f"{path}: schema_version is {version!r}; this zoo reads schema_version: {SCHEMA_VERSION}")
     try:
         return RegistryFile.model_validate(raw)
     except ValidationError as err:
@@ -123,16 +121,25 @@ class Registry:
         reg = cls(zpm=zpm, registry_path=registry_path)
         reg._collect("register_tasks", reg._add_task)
         reg._collect("register_models", reg._add_model)
-        reg._collect("register_exporters", lambda owner, name, obj: reg._add_named(reg.exporters, "exporter", owner, name, obj))
-        reg._collect("register_runtimes", lambda owner, name, obj: reg._add_named(reg.runtimes, "runtime", owner, name, obj))
-        reg._collect("register_power_meters", lambda owner, name, obj: reg._add_named(reg.power_meters, "power meter", owner, name, obj))
+        reg._collect(
+            "register_exporters", lambda owner, name, obj: reg._add_named(reg.exporters, "exporter", owner, name, obj)
+        )
+        reg._collect(
+            "register_runtimes", lambda owner, name, obj: reg._add_named(reg.runtimes, "runtime", owner, name, obj)
+        )
+        reg._collect(
+            "register_power_meters",
+            lambda owner, name, obj: reg._add_named(reg.power_meters, "power meter", owner, name, obj),
+        )
         for spec in list(reg.models.values()):
             if spec.task not in reg.tasks:  # e.g. the task's plugin failed to import: skip, don't die
                 reason = f"task {spec.task!r} is not defined by any loaded plugin"
-                zpm.failures.append(PluginFailure(spec.plugin or "?", None, "register_models",
-                                                  f"model {spec.id!r} dropped: {reason}"))
+                zpm.failures.append(
+                    PluginFailure(spec.plugin or "?", None, "register_models", f"model {spec.id!r} dropped: {reason}")
+                )
                 reg.unavailable[spec.id] = (
-                    RegistryEntry(task=spec.task, plugin=spec.plugin or "?"), f"{reason} (see zoo plugins)"
+                    RegistryEntry(task=spec.task, plugin=spec.plugin or "?"),
+                    f"{reason} (see zoo plugins)",
                 )
                 del reg.models[spec.id]
                 for alias in spec.aliases:
@@ -147,7 +154,7 @@ class Registry:
             owner = impl.plugin_name
             staged: list[tuple[Any, ...]] = []
             try:
-                impl.function(register=lambda *args: staged.append(args))
+                impl.function(register=lambda *args, _into=staged: _into.append(args))
             except Exception as err:  # a plugin that raises is skipped, never fatal
                 self.zpm.record_failure(owner, hook_name, err)
                 continue
@@ -189,7 +196,11 @@ class Registry:
             if spec is None and model_id in self.unavailable:
                 continue
             if spec is None:
-                hint = f"pip install {entry.distribution}" if entry.distribution else f"install the plugin {entry.plugin!r}"
+                hint = (
+                    f"pip install {entry.distribution}"
+                    if entry.distribution
+                    else f"install the plugin {entry.plugin!r}"
+                )
                 if entry.plugin in self.zpm.infos:
                     reason = f"plugin {entry.plugin!r} is installed but does not define {model_id!r}"
                 else:
@@ -238,8 +249,10 @@ class Registry:
         return task
 
     def list(self, task: str | None = None) -> list[ModelSpec]:
-        if task is not None and task not in self.tasks and not any(
-            e.task == task for e, _ in self.unavailable.values()
+        if (
+            task is not None
+            and task not in self.tasks
+            and not any(e.task == task for e, _ in self.unavailable.values())
         ):
             raise UnknownTaskError(task, self.tasks)
         return [s for s in sorted(self.models.values(), key=lambda s: (s.task, s.id)) if task in (None, s.task)]

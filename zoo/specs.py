@@ -91,7 +91,9 @@ class PreSpec(Frozen):
 class PostSpec(Frozen):
     decoder: str = Field(description="Name of the task's decoder, e.g. 'topk', 'yolov8', 'yolox', 'fcos'.")
     labels: str | None = Field(None, description="Label set the task plugin provides, e.g. 'imagenet', 'coco'.")
-    params: dict[str, Any] = Field(default_factory=dict, description="Decoder parameters (top_k, conf, iou, strides...).")
+    params: dict[str, Any] = Field(
+        default_factory=dict, description="Decoder parameters (top_k, conf, iou, strides...)."
+    )
 
 
 class ExportRecipe(Frozen):
@@ -117,7 +119,9 @@ class ArtifactRef(Frozen):
 class ModelSpec(Frozen):
     id: str = Field(description="Lowercase id users type: 'resnet18', 'yolov8n'.")
     task: str = Field(description="Task name a plugin registered, e.g. 'classifier'.")
-    plugin: str | None = Field(None, description="Entry-point name of the plugin that registered the model; set by the registry.")
+    plugin: str | None = Field(
+        None, description="Entry-point name of the plugin that registered the model; set by the registry."
+    )
     aliases: tuple[str, ...] = ()
     description: str = ""
     family: str | None = None

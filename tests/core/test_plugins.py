@@ -19,15 +19,24 @@ from zoo.tasks import TaskDef
 
 def _spec(model_id: str, aliases: tuple[str, ...] = (), task: str = "toy") -> ModelSpec:
     return ModelSpec(
-        id=model_id, task=task, aliases=aliases,
+        id=model_id,
+        task=task,
+        aliases=aliases,
         inputs=(TensorSpec(name="in0", shape=(1, 3, 8, 8)),),
-        pre=PreSpec(kind="resize", size=(8, 8)), post=PostSpec(decoder="topk"),
+        pre=PreSpec(kind="resize", size=(8, 8)),
+        post=PostSpec(decoder="topk"),
     )
 
 
 def _task(name: str = "toy") -> TaskDef:
-    return TaskDef(name=name, description="", default_metric="top1", preprocess=lambda i, p: (i, {}),
-                   postprocess=lambda o, c, s, opts: o, agreement=lambda a, b: {})
+    return TaskDef(
+        name=name,
+        description="",
+        default_metric="top1",
+        preprocess=lambda i, p: (i, {}),
+        postprocess=lambda o, c, s, opts: o,
+        agreement=lambda a, b: {},
+    )
 
 
 def _plugin(*specs: ModelSpec, task: TaskDef | None = None) -> types.SimpleNamespace:
@@ -47,8 +56,14 @@ def _plugin(*specs: ModelSpec, task: TaskDef | None = None) -> types.SimpleNames
 
 def test_every_hookspec_is_documented() -> None:
     specs = [f for name, f in vars(hookspecs).items() if inspect.isfunction(f) and hasattr(f, "zoo_spec")]
-    assert {f.__name__ for f in specs} >= {"register_tasks", "register_models", "register_exporters",
-                                            "register_runtimes", "register_power_meters", "build_model"}
+    assert {f.__name__ for f in specs} >= {
+        "register_tasks",
+        "register_models",
+        "register_exporters",
+        "register_runtimes",
+        "register_power_meters",
+        "build_model",
+    }
     for f in specs:
         assert f.__doc__ and len(f.__doc__.strip()) > 40, f"hookspec {f.__name__} needs a docstring"
 
@@ -68,8 +83,9 @@ def test_duplicate_model_id_names_both_plugins(make_registry) -> None:
 
 def test_duplicate_alias_names_both_plugins(make_registry) -> None:
     with pytest.raises(PluginError, match=r"alias 'shared'.*'alpha'.*'beta'"):
-        make_registry(("alpha", _plugin(_spec("m1", ("shared",)), task=_task())),
-                      ("beta", _plugin(_spec("m2", ("shared",)))))
+        make_registry(
+            ("alpha", _plugin(_spec("m1", ("shared",)), task=_task())), ("beta", _plugin(_spec("m2", ("shared",))))
+        )
 
 
 def test_duplicate_task_names_both_plugins(make_registry) -> None:
@@ -107,10 +123,13 @@ def test_plugin_that_fails_to_import_is_reported_not_fatal(monkeypatch: pytest.M
     good = types.ModuleType("zoo_test_goodplugin")
     good.register_tasks = hookimpl(lambda register: register(_task()))  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "zoo_test_goodplugin", good)
-    _fake_entry_points(monkeypatch, [
-        md.EntryPoint("good", "zoo_test_goodplugin", "zoo"),
-        md.EntryPoint("bad", "zoo_test_no_such_module_xyz", "zoo"),
-    ])
+    _fake_entry_points(
+        monkeypatch,
+        [
+            md.EntryPoint("good", "zoo_test_goodplugin", "zoo"),
+            md.EntryPoint("bad", "zoo_test_no_such_module_xyz", "zoo"),
+        ],
+    )
     zpm = new_plugin_manager(autoload=True)
     assert zpm.pm.has_plugin("good")
     assert not zpm.pm.has_plugin("bad")
@@ -121,7 +140,9 @@ def test_allow_list_and_off_switch(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("one", "two"):
         mod = types.ModuleType(f"zoo_test_{name}")
         monkeypatch.setitem(sys.modules, f"zoo_test_{name}", mod)
-    _fake_entry_points(monkeypatch, [md.EntryPoint("one", "zoo_test_one", "zoo"), md.EntryPoint("two", "zoo_test_two", "zoo")])
+    _fake_entry_points(
+        monkeypatch, [md.EntryPoint("one", "zoo_test_one", "zoo"), md.EntryPoint("two", "zoo_test_two", "zoo")]
+    )
     monkeypatch.setenv("ZOO_PLUGINS", "two")
     zpm = new_plugin_manager()
     assert zpm.pm.has_plugin("two") and not zpm.pm.has_plugin("one")
@@ -135,8 +156,10 @@ def test_allow_list_and_off_switch(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_import_zoo_loads_no_plugins_and_no_torch() -> None:
     import subprocess
 
-    code = ("import sys, zoo, zoo.registry, zoo.cli; "
-            "print('torch' in sys.modules, 'ncnn' in sys.modules, 'zoo_classifier' in sys.modules)")
+    code = (
+        "import sys, zoo, zoo.registry, zoo.cli; "
+        "print('torch' in sys.modules, 'ncnn' in sys.modules, 'zoo_classifier' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out == ["False", "False", "False"]
 

@@ -26,7 +26,9 @@ def test_the_shipped_registry_is_valid() -> None:
 
 
 def test_overlay_sets_weights_and_aliases(tmp_path: Path, make_registry) -> None:
-    path = write(tmp_path, """
+    path = write(
+        tmp_path,
+        """
 schema_version: 1
 models:
   resnet18:
@@ -34,7 +36,8 @@ models:
     plugin: classifier
     aliases: [rn18]
     weights: {uri: "file:///w.pth", sha256_prefix: "abcdef01", format: torchvision}
-""")
+""",
+    )
     reg = make_registry(("classifier", classifier), registry_path=path)
     spec = reg.get("RN18")
     assert spec.id == "resnet18" and spec.weights is not None and spec.weights.uri == "file:///w.pth"
@@ -45,13 +48,20 @@ models:
     ("text", "message"),
     [
         ("schema_version: 2\nmodels: {}\n", "schema_version is 2; this zoo reads schema_version: 1"),
-        ("schema_version: 1\nmodels:\n  resnet18: {task: classifier, plugin: classifier, wieghts: {}}\n",
-         "key 'models.resnet18.wieghts': Extra inputs are not permitted; remove it"),
-        ("schema_version: 1\nmodels:\n  resnet18:\n    task: classifier\n    plugin: classifier\n"
-         "    weights: {uri: 'https://x/y.pth', sha256: 'zz', format: torchvision}\n",
-         "key 'models.resnet18.weights.sha256'"),
-        ("schema_version: 1\nmodels:\n  resnet18:\n    task: classifier\n    plugin: classifier\n"
-         "    weights: {uri: 'ftp://x/y.pth', format: torchvision}\n", "must start with https://"),
+        (
+            "schema_version: 1\nmodels:\n  resnet18: {task: classifier, plugin: classifier, wieghts: {}}\n",
+            "key 'models.resnet18.wieghts': Extra inputs are not permitted; remove it",
+        ),
+        (
+            "schema_version: 1\nmodels:\n  resnet18:\n    task: classifier\n    plugin: classifier\n"
+            "    weights: {uri: 'https://x/y.pth', sha256: 'zz', format: torchvision}\n",
+            "key 'models.resnet18.weights.sha256'",
+        ),
+        (
+            "schema_version: 1\nmodels:\n  resnet18:\n    task: classifier\n    plugin: classifier\n"
+            "    weights: {uri: 'ftp://x/y.pth', format: torchvision}\n",
+            "must start with https://",
+        ),
         ("schema_version: 1\nmodels: [\n", "is not valid YAML"),
         ("- a\n- b\n", "top level must be a mapping"),
     ],
@@ -71,7 +81,10 @@ def test_entry_that_contradicts_the_plugin(tmp_path: Path, make_registry) -> Non
 
 
 def test_model_whose_plugin_is_not_installed(tmp_path: Path, make_registry) -> None:
-    path = write(tmp_path, "schema_version: 1\nmodels:\n  yolov8n: {task: detector, plugin: detector, distribution: zoo-detector}\n")
+    path = write(
+        tmp_path,
+        "schema_version: 1\nmodels:\n  yolov8n: {task: detector, plugin: detector, distribution: zoo-detector}\n",
+    )
     reg = make_registry(("classifier", classifier), registry_path=path)
     assert [m for m, _, _ in reg.list_unavailable()] == ["yolov8n"]
     with pytest.raises(PluginError, match=r"yolov8n.*not installed \(pip install zoo-detector\)"):

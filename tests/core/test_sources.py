@@ -106,7 +106,9 @@ def test_hf_uri_through_huggingface_hub(tmp_path: Path, monkeypatch: pytest.Monk
         import huggingface_hub.constants as constants
 
         monkeypatch.setattr(constants, "ENDPOINT", srv.url)
-        monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE", srv.url + "/{repo_id}/resolve/{revision}/{filename}")
+        monkeypatch.setattr(
+            constants, "HUGGINGFACE_CO_URL_TEMPLATE", srv.url + "/{repo_id}/resolve/{revision}/{filename}"
+        )
         path = fetch(ref("hf://acme/tiny-net/weights/model.pth"))
     assert path.read_bytes() == BLOB
     assert any("/acme/tiny-net/resolve/" in p for _, p, _ in state.requests)

@@ -12,8 +12,13 @@ from zoo.specs import ModelSpec, PostSpec, PreSpec, TensorSpec
 
 
 def test_specs_are_frozen_and_forbid_extra_keys() -> None:
-    spec = ModelSpec(id="m", task="t", inputs=(TensorSpec(name="in0", shape=(1, 3, 8, 8)),),
-                     pre=PreSpec(kind="resize", size=(8, 8)), post=PostSpec(decoder="topk"))
+    spec = ModelSpec(
+        id="m",
+        task="t",
+        inputs=(TensorSpec(name="in0", shape=(1, 3, 8, 8)),),
+        pre=PreSpec(kind="resize", size=(8, 8)),
+        post=PostSpec(decoder="topk"),
+    )
     with pytest.raises(ValidationError):
         spec.id = "other"  # type: ignore[misc]
     with pytest.raises(ValidationError, match="Extra inputs"):
@@ -28,10 +33,26 @@ def test_specs_are_frozen_and_forbid_extra_keys() -> None:
 def _card(**kw) -> ModelCard:  # type: ignore[no-untyped-def]
     hw = Hardware(name="Raspberry Pi 5 Model B", cpu="Cortex-A76", cores=4, arch="aarch64", os="Linux")
     lat = Latency(median_ms=20.0, p90_ms=21.0, min_ms=19.5, mean_ms=20.2, stdev_ms=0.4, runs=50, warmup=5)
-    res = BenchResult(threads=4, latency=lat, fps=50.0, stability=Stability(unstable=False, cv=0.02),
-                      peak_rss_mb=80.0, load_time_ms=30.0, date="2026-11-23T00:00:00+00:00")
-    return ModelCard(model="resnet18", task="classifier", hardware=hw, input_resolution="3x224x224",
-                     dtype="fp32", params=11689512, macs=1814073344, results=[res], **kw)
+    res = BenchResult(
+        threads=4,
+        latency=lat,
+        fps=50.0,
+        stability=Stability(unstable=False, cv=0.02),
+        peak_rss_mb=80.0,
+        load_time_ms=30.0,
+        date="2026-11-23T00:00:00+00:00",
+    )
+    return ModelCard(
+        model="resnet18",
+        task="classifier",
+        hardware=hw,
+        input_resolution="3x224x224",
+        dtype="fp32",
+        params=11689512,
+        macs=1814073344,
+        results=[res],
+        **kw,
+    )
 
 
 def test_card_round_trip_and_rows(tmp_path: Path) -> None:

@@ -9,7 +9,22 @@ from pathlib import Path
 
 from zoo.card import Hardware
 
-_INTERESTING_FLAGS = ("avx", "avx2", "avx512f", "avx512_vnni", "avxvnni", "f16c", "fma", "asimd", "asimdhp", "asimddp", "i8mm", "bf16", "sve", "fphp")
+_INTERESTING_FLAGS = (
+    "avx",
+    "avx2",
+    "avx512f",
+    "avx512_vnni",
+    "avxvnni",
+    "f16c",
+    "fma",
+    "asimd",
+    "asimdhp",
+    "asimddp",
+    "i8mm",
+    "bf16",
+    "sve",
+    "fphp",
+)
 
 
 def _read(path: str) -> str:

@@ -42,7 +42,9 @@ def time_calls(fn: Callable[[], object], runs: int | None = None, warmup: int = 
         if runs is not None:
             if len(samples) >= runs:
                 break
-        elif (len(samples) >= MIN_RUNS and time.perf_counter_ns() - started >= MIN_SECONDS * 1e9) or len(samples) >= MAX_RUNS:
+        elif (len(samples) >= MIN_RUNS and time.perf_counter_ns() - started >= MIN_SECONDS * 1e9) or len(
+            samples
+        ) >= MAX_RUNS:
             break
     return Samples(samples, warmup)
 

@@ -60,6 +60,7 @@ def run(job: dict[str, Any]) -> dict[str, Any]:
 
     pipeline_ns: list[int] = []
     if job.get("pipeline"):
+
         def full() -> object:
             x, ctx = task.preprocess(image, spec.pre)
             return task.postprocess(session.run({job["input"]: x}), ctx, spec, dict(task.run_options))

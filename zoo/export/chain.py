@@ -77,7 +77,9 @@ def run_chain(
         except ZooError:
             raise
         except Exception as err:  # a step's library failing is an export failure, with context
-            raise ExportError(f"export step {name!r} failed for {ctx.spec.id} ({ctx.dtype}): {type(err).__name__}: {err}") from err
+            raise ExportError(
+                f"export step {name!r} failed for {ctx.spec.id} ({ctx.dtype}): {type(err).__name__}: {err}"
+            ) from err
         record = {
             "step": name,
             "seconds": round(time.perf_counter() - started, 3),

@@ -47,4 +47,6 @@ class ExportManifest(BaseModel):
         except FileNotFoundError as err:
             raise ConfigError(f"{folder}: no {MANIFEST}; this is not a zoo export folder (run zoo export)") from err
         except ValueError as err:
-            raise ConfigError(f"{path}: unreadable export manifest ({str(err).splitlines()[0]}); delete the folder and export again") from err
+            raise ConfigError(
+                f"{path}: unreadable export manifest ({str(err).splitlines()[0]}); delete the folder and export again"
+            ) from err

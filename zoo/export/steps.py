@@ -56,9 +56,7 @@ def pnnx_step(ctx: ExportContext, inputs: dict[str, Path]) -> StepResult:
     opts = ctx.options("pnnx")
     fp16 = bool(opts.get("fp16", False))
     optlevel = int(opts.get("optlevel", 2))
-    shapes = ",".join(
-        "[" + ",".join(str(d) for d in s.shape) + "]" + _TORCH_TO_PNNX[s.dtype] for s in ctx.spec.inputs
-    )
+    shapes = ",".join("[" + ",".join(str(d) for d in s.shape) + "]" + _TORCH_TO_PNNX[s.dtype] for s in ctx.spec.inputs)
     param, binfile = ctx.work_dir / "model.ncnn.param", ctx.work_dir / "model.ncnn.bin"
     with tempfile.TemporaryDirectory(prefix="pnnx-", dir=ctx.work_dir) as scratch:
         s = Path(scratch)
@@ -85,7 +83,13 @@ def pnnx_step(ctx: ExportContext, inputs: dict[str, Path]) -> StepResult:
     return StepResult(
         "pnnx",
         {"param": param, "bin": binfile},
-        {"pnnx": pnnx_version(), "fp16": fp16, "optlevel": optlevel, "inputshape": shapes, "warnings": unsupported[:20]},
+        {
+            "pnnx": pnnx_version(),
+            "fp16": fp16,
+            "optlevel": optlevel,
+            "inputshape": shapes,
+            "warnings": unsupported[:20],
+        },
     )
 
 

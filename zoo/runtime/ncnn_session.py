@@ -6,7 +6,6 @@ dropped on the way in and added back on the way out. Benchmarks use batch 1 and 
 
 from __future__ import annotations
 
-
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -101,7 +100,9 @@ class NcnnSession:
 
         ex = self.net.create_extractor()
         for name, array in inputs.items():
-            data = np.ascontiguousarray(array[0] if array.ndim >= 2 and array.shape[0] == 1 else array, dtype=np.float32)
+            data = np.ascontiguousarray(
+                array[0] if array.ndim >= 2 and array.shape[0] == 1 else array, dtype=np.float32
+            )
             ex.input(name, ncnn.Mat(data))
         outputs: dict[str, np.ndarray] = {}
         for name in self.output_names:
@@ -135,5 +136,3 @@ def ncnn_version() -> str:
 
 def ncnn_factory(artifacts: dict[str, Path], threads: int, options: dict[str, Any]) -> NcnnSession:
     return NcnnSession(artifacts["param"], artifacts["bin"], threads=threads, options=options or None)
-
-

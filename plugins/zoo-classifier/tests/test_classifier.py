@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from zoo_classifier import processing
 from zoo_classifier.plugin import IMAGENET_PRE
 
@@ -34,7 +33,9 @@ def test_channel_order_bgr_swaps() -> None:
     image = np.zeros((224, 224, 3), np.uint8)
     image[..., 0] = 255
     rgb, _ = processing.preprocess(image, IMAGENET_PRE.model_copy(update={"mean": (0, 0, 0), "std": (1, 1, 1)}))
-    bgr, _ = processing.preprocess(image, IMAGENET_PRE.model_copy(update={"mean": (0, 0, 0), "std": (1, 1, 1), "channel_order": "BGR"}))
+    bgr, _ = processing.preprocess(
+        image, IMAGENET_PRE.model_copy(update={"mean": (0, 0, 0), "std": (1, 1, 1), "channel_order": "BGR"})
+    )
     assert rgb[0, 0].max() == 1.0 and bgr[0, 2].max() == 1.0 and bgr[0, 0].max() == 0.0
 
 
@@ -60,8 +61,9 @@ def test_agreement() -> None:
 
 def test_resnet18_counts_come_out_of_the_model() -> None:
     torch = pytest.importorskip("torch")
-    from zoo.bench.count import count_macs, count_params
     from zoo_classifier import resnet
+
+    from zoo.bench.count import count_macs, count_params
 
     model = resnet.resnet18().eval()
     assert count_params(model) == 11_689_512
@@ -71,9 +73,10 @@ def test_resnet18_counts_come_out_of_the_model() -> None:
 
 def test_torchvision_checkpoint_loads_strictly_and_wrong_variant_fails(tmp_path: Path) -> None:
     torch = pytest.importorskip("torch")
+    from zoo_classifier import resnet
+
     from zoo.errors import CheckpointError
     from zoo.registry import get_registry
-    from zoo_classifier import resnet
 
     reg = get_registry()
     r34 = tmp_path / "resnet34.pth"
@@ -109,7 +112,13 @@ def test_export_fp32_and_fp16_parity_then_bench_run_and_table(tmp_path: Path, mo
     steps = [s["step"] for s in fp32["steps"]]
     assert steps == ["trace", "pnnx"]
     folder = Path(fp32["folder"])
-    assert {p.name for p in folder.iterdir()} == {"model.ncnn.param", "model.ncnn.bin", "trace.json", "pnnx.json", "export.json"}
+    assert {p.name for p in folder.iterdir()} == {
+        "model.ncnn.param",
+        "model.ncnn.bin",
+        "trace.json",
+        "pnnx.json",
+        "export.json",
+    }
 
     res = runner.invoke(cli, ["export", "resnet18", "--weights", "random", "--dtype", "fp16", "--json"])
     assert res.exit_code == 0, res.output
@@ -117,8 +126,24 @@ def test_export_fp32_and_fp16_parity_then_bench_run_and_table(tmp_path: Path, mo
     assert fp16["parity"]["min_cosine"] > 0.999 and fp16["parity"]["agreement"]["top1_in_top5"] == 1.0
     assert fp16["artifacts"][1]["size"] < 0.6 * fp32["artifacts"][1]["size"]  # fp16 weights on disk
 
-    res = runner.invoke(cli, ["bench", "resnet18", "--weights", "random", "--dtype", "fp32,fp16", "--threads", "1",
-                              "--runs", "5", "--warmup", "1", "--json"])
+    res = runner.invoke(
+        cli,
+        [
+            "bench",
+            "resnet18",
+            "--weights",
+            "random",
+            "--dtype",
+            "fp32,fp16",
+            "--threads",
+            "1",
+            "--runs",
+            "5",
+            "--warmup",
+            "1",
+            "--json",
+        ],
+    )
     assert res.exit_code == 0, res.output
     cards = json.loads(res.stdout)
     assert [c["dtype"] for c in cards] == ["fp32", "fp16"]

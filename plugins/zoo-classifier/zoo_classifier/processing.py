@@ -98,13 +98,13 @@ class Classification:
         return {
             "top": [
                 {"index": i, "label": n, "score": s}
-                for i, s, n in zip(self.indices, self.scores, self.names or [str(i) for i in self.indices])
+                for i, s, n in zip(self.indices, self.scores, self.names or [str(i) for i in self.indices], strict=True)
             ]
         }
 
     def summary(self) -> str:
         names = self.names or [str(i) for i in self.indices]
-        return "\n".join(f"{s:7.2%}  {n} ({i})" for i, s, n in zip(self.indices, self.scores, names))
+        return "\n".join(f"{s:7.2%}  {n} ({i})" for i, s, n in zip(self.indices, self.scores, names, strict=True))
 
 
 def postprocess(
@@ -126,6 +126,6 @@ def agreement(reference: list[Classification], candidate: list[Classification]) 
     if not reference:
         return {}
     n = len(reference)
-    top1 = sum(r.top1 == c.top1 for r, c in zip(reference, candidate)) / n
-    in_top5 = sum(r.top1 in c.indices[:5] for r, c in zip(reference, candidate)) / n
+    top1 = sum(r.top1 == c.top1 for r, c in zip(reference, candidate, strict=True)) / n
+    in_top5 = sum(r.top1 in c.indices[:5] for r, c in zip(reference, candidate, strict=True)) / n
     return {"top1_agreement": top1, "top1_in_top5": in_top5}
