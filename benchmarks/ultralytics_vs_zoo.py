@@ -91,7 +91,7 @@ def _randomize_batchnorm(model: Any, seed: int) -> None:
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for m in model.modules():
-            if isinstance(m, nn.BatchNorm2d):
+            if isinstance(m, nn.BatchNorm2d) and m.running_mean is not None and m.running_var is not None:
                 n = m.num_features
                 m.running_mean.copy_(torch.randn(n, generator=gen) * 0.1)
                 m.running_var.copy_(torch.rand(n, generator=gen) * 0.5 + 0.5)
@@ -249,9 +249,9 @@ def worker_zoo(job: dict[str, Any], proto: Any) -> None:
     image: Any = job["image"] if job["from_file"] else load_image(job["image"])  # RGB uint8
     kwargs = {"conf": job["conf"], "iou": job["iou"], "max_det": job["max_det"]}
     accepted = {k: v for k, v in kwargs.items() if k in pipeline.task.run_options or k in ("conf", "iou")}
-    result = pipeline(image, **accepted)
+    result: Any = pipeline(image, **accepted)  # zoo_detector's Detections
     spec, m = pipeline.spec, pipeline.export.manifest if pipeline.export else None
-    boxes = np.asarray(result.boxes, dtype=float).reshape(-1, 4)
+    boxes = np.asarray(result.boxes, dtype=np.float64).reshape(-1, 4)
     info = {
         "versions": {
             "ncnn": ncnn.__version__,
@@ -269,7 +269,7 @@ def worker_zoo(job: dict[str, Any], proto: Any) -> None:
         "load_ms": round(load_ms, 1),
         "detections": {
             "boxes": boxes.tolist(),
-            "scores": np.asarray(result.scores, dtype=float).tolist(),
+            "scores": np.asarray(result.scores, dtype=np.float64).tolist(),
             "class_ids": [int(c) for c in np.asarray(result.class_ids).tolist()],
         },
     }

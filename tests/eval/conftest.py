@@ -90,9 +90,7 @@ def make_tiny_coco(
         rgb = np.full((120, 160, 3), 40, dtype=np.uint8)
         rgb[0, 0] = (image_id // 256, image_id % 256, 0)
         Image.fromarray(rgb).save(images_dir / f"{image_id:012d}.png")
-        images.append(
-            {"id": image_id, "file_name": f"{image_id:012d}.png", "width": 160, "height": 120}
-        )
+        images.append({"id": image_id, "file_name": f"{image_id:012d}.png", "width": 160, "height": 120})
         for x, y, w, h, cid in rows:
             annotations.append(
                 {

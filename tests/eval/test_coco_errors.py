@@ -139,10 +139,7 @@ def test_finding_the_annotation_file(kit, tmp_path):
 def test_no_images_folder(tiny_coco):
     tiny_coco.images_dir.rename(tiny_coco.root / "elsewhere")
     _fails(tiny_coco.root, "no images folder found", "pass images_dir")
-    assert (
-        load_coco(tiny_coco.root, images_dir=tiny_coco.root / "elsewhere").images_dir.name
-        == "elsewhere"
-    )
+    assert load_coco(tiny_coco.root, images_dir=tiny_coco.root / "elsewhere").images_dir.name == "elsewhere"
 
 
 def test_no_ground_truth_in_the_evaluated_images(kit, tiny_coco):

@@ -144,9 +144,7 @@ def test_coco_subset_keeps_coco_ids_and_drops_absent_classes(kit, tiny_coco):
     assert ds.categories.scheme == "coco80"
     assert ds.categories.to_category(16) == 18  # dog
     assert ds.categories.to_category(1) is None  # bicycle: a COCO class this dataset does not list
-    run = predict_dataset(
-        ds, lambda rgb: kit.dets([(0, 0, 10, 10, 0.5, 1), (0, 0, 10, 10, 0.5, 2)])
-    )
+    run = predict_dataset(ds, lambda rgb: kit.dets([(0, 0, 10, 10, 0.5, 1), (0, 0, 10, 10, 0.5, 2)]))
     assert run.n_detections == 3 and run.n_dropped_labels == 3
     assert {r["category_id"] for r in run.results} == {3}
 
@@ -172,9 +170,7 @@ def test_a_coco_id_with_another_name_is_not_coco(kit):
 def test_results_are_coco_format_xywh(kit, tiny_coco, tmp_path):
     ds = load_coco(tiny_coco.annotation_file)  # the json itself works as --data too
     entries = detections_to_coco(7, kit.dets([(10, 20, 60, 100, 0.75, 2)]), ds.categories)
-    assert entries == [
-        {"image_id": 7, "category_id": 3, "bbox": [10.0, 20.0, 50.0, 80.0], "score": 0.75}
-    ]
+    assert entries == [{"image_id": 7, "category_id": 3, "bbox": [10.0, 20.0, 50.0, 80.0], "score": 0.75}]
     path = write_results(tmp_path / "out" / "results.json", entries)
     assert json.loads(path.read_text()) == entries
     assert coco_map(ds.ground_truth, json.loads(path.read_text()), [7]).map50 < 1.0

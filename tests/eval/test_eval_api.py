@@ -73,11 +73,7 @@ def test_evaluate_reports_metrics_for_the_card(tiny_coco, stub_load, tmp_path):
         results_file=tmp_path / "res.json",
     )
     assert isinstance(report, EvalReport)
-    assert (
-        stub_load["dtype"] == "int8"
-        and stub_load["threads"] == 2
-        and stub_load["weights"] == "ckpt.pt"
-    )
+    assert stub_load["dtype"] == "int8" and stub_load["threads"] == 2 and stub_load["weights"] == "ckpt.pt"
     assert stub_load["pipeline"].calls == [{"conf": 0.01, "iou": 0.5}] * 3
     assert stub_load["pipeline"].closed
     assert report.metrics == [
@@ -86,9 +82,7 @@ def test_evaluate_reports_metrics_for_the_card(tiny_coco, stub_load, tmp_path):
     ]
     assert (report.n_images, report.n_annotations, report.n_detections) == (3, 6, 6)
     assert report.category_scheme == "coco80" and report.library.startswith("faster-coco-eval")
-    assert report.timings.predict_median_ms >= 0 and report.results_file == str(
-        tmp_path / "res.json"
-    )
+    assert report.timings.predict_median_ms >= 0 and report.results_file == str(tmp_path / "res.json")
     assert EvalReport.model_validate_json(report.model_dump_json()) == report
 
 
@@ -101,9 +95,7 @@ def test_evaluate_limit_and_dataset_name(tiny_coco, stub_load):
 def test_evaluate_refuses_random_weights_classifiers_and_bad_arguments(tiny_coco, stub_load):
     with pytest.raises(ConfigError, match="accuracy of random weights means nothing"):
         evaluate("det", tiny_coco.root, weights="random", registry=StubRegistry())
-    with pytest.raises(
-        ConfigError, match="cls is a classifier model; COCO evaluation scores detector models"
-    ):
+    with pytest.raises(ConfigError, match="cls is a classifier model; COCO evaluation scores detector models"):
         evaluate("cls", tiny_coco.root, registry=StubRegistry("classifier"))
     with pytest.raises(InputError, match="--limit must be a positive"):
         evaluate("det", tiny_coco.root, limit=0, registry=StubRegistry())
@@ -111,11 +103,7 @@ def test_evaluate_refuses_random_weights_classifiers_and_bad_arguments(tiny_coco
         evaluate("yolo", tiny_coco.root, registry=StubRegistry())
     assert "pipeline" not in stub_load  # nothing was exported or loaded for any of these
     assert (
-        evaluate(
-            "det", tiny_coco.root, weights="random", allow_random=True, registry=StubRegistry()
-        )
-        .metrics[0]
-        .value
+        evaluate("det", tiny_coco.root, weights="random", allow_random=True, registry=StubRegistry()).metrics[0].value
         == 1.0
     )
 

@@ -35,19 +35,13 @@ RANDOM = "random"
 class EvalTimings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    load_ms: float = Field(
-        description="zoo.api.load: export (when not cached) and ncnn model load."
-    )
+    load_ms: float = Field(description="zoo.api.load: export (when not cached) and ncnn model load.")
     predict_median_ms: float = Field(
         description="Median per-image pipeline time (pre + ncnn + post), image decode excluded."
     )
     predict_total_s: float = Field(description="All pipeline calls together.")
-    score_ms: float = Field(
-        description="COCO library: load results, evaluate, accumulate, summarize."
-    )
-    total_s: float = Field(
-        description="Wall time of the whole evaluation, dataset reading included."
-    )
+    score_ms: float = Field(description="COCO library: load results, evaluate, accumulate, summarize.")
+    total_s: float = Field(description="Wall time of the whole evaluation, dataset reading included.")
 
 
 class EvalReport(BaseModel):
@@ -62,41 +56,29 @@ class EvalReport(BaseModel):
     data: str = Field(description="The --data argument as given.")
     annotation_file: str
     images_dir: str
-    metrics: list[Metric] = Field(
-        description="mAP@[.5:.95] and mAP@.5, ready for ModelCard.accuracy."
-    )
+    metrics: list[Metric] = Field(description="mAP@[.5:.95] and mAP@.5, ready for ModelCard.accuracy.")
     stats: dict[str, float | None] = Field(
         description="All twelve COCO summary numbers; null where COCO has no ground truth (-1)."
     )
-    library: str = Field(
-        description="The COCO library and version that scored, e.g. 'faster-coco-eval 1.8.0'."
-    )
+    library: str = Field(description="The COCO library and version that scored, e.g. 'faster-coco-eval 1.8.0'.")
     category_scheme: str = Field(
         description="'coco80': COCO's 80-class table; 'contiguous': sorted dataset ids → 0..K-1."
     )
     n_images: int
-    n_annotations: int = Field(
-        description="Ground-truth boxes in the evaluated images (crowd regions included)."
-    )
+    n_annotations: int = Field(description="Ground-truth boxes in the evaluated images (crowd regions included).")
     n_detections: int
-    n_dropped_labels: int = Field(
-        0, description="Detections whose class the dataset does not have (not scored)."
-    )
+    n_dropped_labels: int = Field(0, description="Detections whose class the dataset does not have (not scored).")
     limit: int | None = None
     conf: float
     iou: float
     timings: EvalTimings
     results_file: str | None = Field(None, description="COCO results JSON written, if asked for.")
-    date: str = Field(
-        default_factory=lambda: _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-    )
+    date: str = Field(default_factory=lambda: _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
 
 
 def metrics_for(dataset: CocoDataset, map_: float, map50: float, n_images: int) -> list[Metric]:
     return [
-        Metric(
-            name="mAP@[.5:.95]", value=map_, dataset=dataset.name, split=dataset.split, n=n_images
-        ),
+        Metric(name="mAP@[.5:.95]", value=map_, dataset=dataset.name, split=dataset.split, n=n_images),
         Metric(name="mAP@.5", value=map50, dataset=dataset.name, split=dataset.split, n=n_images),
     ]
 
@@ -130,8 +112,7 @@ def evaluate(
     started = time.perf_counter()
     if weights == RANDOM and not allow_random:
         raise ConfigError(
-            f"{name}: accuracy of random weights means nothing; "
-            "pass --weights PATH to a trained checkpoint"
+            f"{name}: accuracy of random weights means nothing; pass --weights PATH to a trained checkpoint"
         )
     if threads < 1:
         raise InputError(f"--threads must be a positive integer, got {threads}")
@@ -142,16 +123,12 @@ def evaluate(
     reg = registry or get_registry()
     spec = reg.get(name)
     if spec.task != "detector":
-        raise ConfigError(
-            f"{spec.id} is a {spec.task} model; COCO evaluation scores detector models"
-        )
+        raise ConfigError(f"{spec.id} is a {spec.task} model; COCO evaluation scores detector models")
     t0 = time.perf_counter()
     pipeline = api.load(spec.id, dtype=dtype, weights=weights, threads=threads, registry=reg)
     load_ms = (time.perf_counter() - t0) * 1e3
     try:
-        run = predict_dataset(
-            dataset, lambda rgb: pipeline(rgb, conf=conf, iou=iou), limit, progress
-        )
+        run = predict_dataset(dataset, lambda rgb: pipeline(rgb, conf=conf, iou=iou), limit, progress)
     finally:
         pipeline.close()
     t0 = time.perf_counter()
@@ -201,8 +178,7 @@ def detections_agreement_map(ref: Sequence[Any], cand: Sequence[Any]) -> float:
     """
     if len(ref) != len(cand):
         raise InputError(
-            "detections_agreement_map needs one candidate per reference image, "
-            f"got {len(ref)} and {len(cand)}"
+            f"detections_agreement_map needs one candidate per reference image, got {len(ref)} and {len(cand)}"
         )
     annotations: list[dict[str, Any]] = []
     images: list[dict[str, Any]] = []
@@ -211,9 +187,7 @@ def detections_agreement_map(ref: Sequence[Any], cand: Sequence[Any]) -> float:
         boxes, _, classes = detection_arrays(r)
         width = max(1, int(np.ceil(boxes[:, 2].max()))) if len(boxes) else 1
         height = max(1, int(np.ceil(boxes[:, 3].max()))) if len(boxes) else 1
-        images.append(
-            {"id": image_id, "file_name": f"{image_id}", "width": width, "height": height}
-        )
+        images.append({"id": image_id, "file_name": f"{image_id}", "width": width, "height": height})
         for (x1, y1, x2, y2), c in zip(boxes.tolist(), classes.tolist(), strict=True):
             w, h = max(x2 - x1, 0.0), max(y2 - y1, 0.0)
             annotations.append(
@@ -244,8 +218,6 @@ def detections_agreement_map(ref: Sequence[Any], cand: Sequence[Any]) -> float:
         "categories": [{"id": cid, "name": str(cid - 1)} for cid in categories.category_ids],
     }
     results = [
-        entry
-        for image_id, d in enumerate(cand, start=1)
-        for entry in detections_to_coco(image_id, d, categories)
+        entry for image_id, d in enumerate(cand, start=1) for entry in detections_to_coco(image_id, d, categories)
     ]
     return coco_map(ground_truth, results).map

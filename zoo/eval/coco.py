@@ -88,25 +88,18 @@ class CategoryMap:
         return cls("coco80", COCO80_CATEGORY_IDS, COCO80_NAMES, frozenset(COCO80_CATEGORY_IDS))
 
     @classmethod
-    def from_categories(
-        cls, categories: Sequence[Mapping[str, Any]], scheme: str = "auto"
-    ) -> CategoryMap:
+    def from_categories(cls, categories: Sequence[Mapping[str, Any]], scheme: str = "auto") -> CategoryMap:
         """``auto``: COCO's 80-class table when every category is COCO's (id and name), else
         contiguous (sorted ids → 0..K-1)."""
         by_id = {int(c["id"]): str(c["name"]) for c in categories}
         if scheme not in ("auto", "coco80", "contiguous"):
             raise InputError(f"unknown category scheme {scheme!r}; use auto, coco80 or contiguous")
         coco = dict(zip(COCO80_CATEGORY_IDS, COCO80_NAMES, strict=True))
-        is_coco = bool(by_id) and all(
-            cid in coco and _norm(name) == _norm(coco[cid]) for cid, name in by_id.items()
-        )
+        is_coco = bool(by_id) and all(cid in coco and _norm(name) == _norm(coco[cid]) for cid, name in by_id.items())
         if scheme == "coco80" or (scheme == "auto" and is_coco):
             unknown = sorted(set(by_id) - set(coco))
             if unknown:
-                raise InputError(
-                    f"category ids {unknown[:5]} are not COCO's 80 classes; "
-                    "use the contiguous scheme"
-                )
+                raise InputError(f"category ids {unknown[:5]} are not COCO's 80 classes; use the contiguous scheme")
             return cls("coco80", COCO80_CATEGORY_IDS, COCO80_NAMES, frozenset(by_id))
         ids = tuple(sorted(by_id))
         return cls("contiguous", ids, tuple(by_id[i] for i in ids), frozenset(ids))
@@ -169,12 +162,8 @@ def find_annotation_file(data: Path) -> Path:
     if data.is_file():
         return data
     if not data.exists():
-        raise InputError(
-            f"{data}: no such file or folder; pass a COCO dataset folder or its instances_*.json"
-        )
-    found = sorted(data.glob("instances_*.json")) + sorted(
-        (data / "annotations").glob("instances_*.json")
-    )
+        raise InputError(f"{data}: no such file or folder; pass a COCO dataset folder or its instances_*.json")
+    found = sorted(data.glob("instances_*.json")) + sorted((data / "annotations").glob("instances_*.json"))
     if not found:
         raise InputError(
             f"{data}: no instances_*.json found (looked in {data} and {data / 'annotations'}); "
@@ -232,15 +221,9 @@ def load_coco(
     raw = _read_json(annotation_file)
     ground_truth = check_instances(raw, annotation_file)
     split = split_of(annotation_file)
-    folder = (
-        Path(images_dir)
-        if images_dir is not None
-        else find_images_dir(annotation_file, data, split)
-    )
+    folder = Path(images_dir) if images_dir is not None else find_images_dir(annotation_file, data, split)
     if not folder.is_dir():
-        raise InputError(
-            f"{folder}: images folder does not exist; pass the folder holding the dataset's images"
-        )
+        raise InputError(f"{folder}: images folder does not exist; pass the folder holding the dataset's images")
     images = tuple(
         CocoImage(
             int(im["id"]),
@@ -281,9 +264,7 @@ def _read_json(path: Path) -> Any:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as err:
-        raise InputError(
-            f"{path}: cannot read ({err.strerror}); pass a readable COCO instances_*.json"
-        ) from err
+        raise InputError(f"{path}: cannot read ({err.strerror}); pass a readable COCO instances_*.json") from err
     except UnicodeDecodeError as err:
         raise InputError(f"{path}: not UTF-8 text; pass a COCO instances_*.json") from err
     try:
@@ -311,16 +292,12 @@ def _fail(path: Path, where: str, problem: str, fix: str, count: int = 1) -> Inp
 def check_instances(raw: Any, path: Path) -> dict[str, Any]:
     """Check a parsed instances file and return the clean dict the COCO library reads."""
     if not isinstance(raw, dict):
-        raise InputError(
-            f"{path}: top level is a JSON {type(raw).__name__}, not an object; {_FORMAT_HINT}"
-        )
+        raise InputError(f"{path}: top level is a JSON {type(raw).__name__}, not an object; {_FORMAT_HINT}")
     for key in ("images", "annotations", "categories"):
         if key not in raw:
             raise InputError(f"{path}: missing key '{key}'; {_FORMAT_HINT}")
         if not isinstance(raw[key], list):
-            raise InputError(
-                f"{path}: '{key}' is a {type(raw[key]).__name__}, not a list; {_FORMAT_HINT}"
-            )
+            raise InputError(f"{path}: '{key}' is a {type(raw[key]).__name__}, not a list; {_FORMAT_HINT}")
 
     images = _check_items(
         path,
@@ -342,20 +319,12 @@ def check_instances(raw: Any, path: Path) -> dict[str, Any]:
         "each category needs an integer id and a name",
     )
     if not categories:
-        raise InputError(
-            f"{path}: 'categories' is empty; list the dataset's classes with their ids"
-        )
+        raise InputError(f"{path}: 'categories' is empty; list the dataset's classes with their ids")
     image_ids = _unique_ids(path, "images", images)
     category_ids = _unique_ids(path, "categories", categories)
 
     def bbox_ok(v: Any) -> bool:
-        return (
-            isinstance(v, list)
-            and len(v) == 4
-            and all(_is_number(x) for x in v)
-            and v[2] >= 0
-            and v[3] >= 0
-        )
+        return isinstance(v, list) and len(v) == 4 and all(_is_number(x) for x in v) and v[2] >= 0 and v[3] >= 0
 
     anns = _check_items(
         path,
@@ -419,8 +388,7 @@ def check_instances(raw: Any, path: Path) -> dict[str, Any]:
         ],
         "annotations": clean_anns,
         "categories": [
-            {"id": c["id"], "name": c["name"], "supercategory": c.get("supercategory", "")}
-            for c in categories
+            {"id": c["id"], "name": c["name"], "supercategory": c.get("supercategory", "")} for c in categories
         ],
     }
 
@@ -471,21 +439,16 @@ def detection_arrays(result: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         return result.get(name) if isinstance(result, Mapping) else getattr(result, name, None)
 
     boxes, scores = get("boxes"), get("scores")
-    labels = next(
-        (v for v in (get("class_ids"), get("labels"), get("classes")) if v is not None), None
-    )
+    labels = next((v for v in (get("class_ids"), get("labels"), get("classes")) if v is not None), None)
     if boxes is None or scores is None or labels is None:
         raise InputError(
-            f"a {type(result).__name__} has no boxes/scores/class_ids; "
-            "COCO evaluation needs a detector's results"
+            f"a {type(result).__name__} has no boxes/scores/class_ids; COCO evaluation needs a detector's results"
         )
     b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
     s = np.asarray(scores, dtype=np.float64).reshape(-1)
     c = np.asarray(labels).reshape(-1).astype(np.int64)
     if not (len(b) == len(s) == len(c)):
-        raise InputError(
-            f"detections disagree in length: {len(b)} boxes, {len(s)} scores, {len(c)} class ids"
-        )
+        raise InputError(f"detections disagree in length: {len(b)} boxes, {len(s)} scores, {len(c)} class ids")
     return b, s, c
 
 
@@ -496,9 +459,7 @@ def detections_to_coco(image_id: int, result: Any, categories: CategoryMap) -> l
     """
     boxes, scores, labels = detection_arrays(result)
     out = []
-    for (x1, y1, x2, y2), score, label in zip(
-        boxes.tolist(), scores.tolist(), labels.tolist(), strict=True
-    ):
+    for (x1, y1, x2, y2), score, label in zip(boxes.tolist(), scores.tolist(), labels.tolist(), strict=True):
         cid = categories.to_category(int(label))
         if cid is None:
             continue
@@ -579,28 +540,17 @@ def coco_map(
     """
     coco_cls, eval_cls, label = _backend()
     # Copies: the COCO libraries write bookkeeping keys ('ignore', 'id', 'area') into the dicts.
-    gt_dict = {
-        k: [dict(x) for x in v] if isinstance(v, list) else v for k, v in ground_truth.items()
-    }
-    ids = (
-        sorted({int(i) for i in image_ids})
-        if image_ids is not None
-        else sorted(im["id"] for im in gt_dict["images"])
-    )
+    gt_dict = {k: [dict(x) for x in v] if isinstance(v, list) else v for k, v in ground_truth.items()}
+    ids = sorted({int(i) for i in image_ids}) if image_ids is not None else sorted(im["id"] for im in gt_dict["images"])
     keep = set(ids)
     if not any(a["image_id"] in keep and not a.get("iscrowd", 0) for a in gt_dict["annotations"]):
         raise InputError(
-            "the evaluated images have no ground-truth boxes; mAP is undefined "
-            "(add annotations or raise --limit)"
+            "the evaluated images have no ground-truth boxes; mAP is undefined (add annotations or raise --limit)"
         )
     dets = [dict(r, bbox=list(r["bbox"])) for r in results if r["image_id"] in keep]
     quiet = io.StringIO()
     with contextlib.redirect_stdout(quiet):  # pycocotools prints its progress
-        gt = (
-            coco_cls(gt_dict)
-            if label.startswith("faster")
-            else _pycoco_from_dict(coco_cls, gt_dict)
-        )
+        gt = coco_cls(gt_dict) if label.startswith("faster") else _pycoco_from_dict(coco_cls, gt_dict)
         dt = gt.loadRes(dets) if dets else _empty_results(coco_cls, gt_dict)
         ev = eval_cls(gt, dt, iouType="bbox")
         ev.params.imgIds = ids
