@@ -12,9 +12,9 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from zoo.compress.api import METHODS, CompressionReport, compress
+    from zoo.compress.api import METHODS, CompressionReport, compress, parse_options
 
-__all__ = ["METHODS", "CompressionReport", "compress"]
+__all__ = ["METHODS", "CompressionReport", "compress", "parse_options"]
 
 
 def __getattr__(name: str) -> Any:

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from torch import nn
 
 from zoo.compress.binary import binarize_weights, ternarize_weights
-from zoo.compress.fake_quant import QUANTIZABLE, activation_ranges, calibrate, prepare_qat
+from zoo.compress.fake_quant import Layer, activation_ranges, calibrate, prepare_qat, quantizable_layers
 from zoo.compress.kmeans import cluster_weights
 from zoo.compress.lowrank import factorise_model
 from zoo.compress.prune import channel_prune, magnitude_prune, sparsity
@@ -41,9 +41,7 @@ class CompressionReport(BaseModel):
     params_before: int = Field(description="Parameters of the input model.")
     params_after: int = Field(description="Parameters of the returned model.")
     nonzero_params: int = Field(description="Non-zero parameters of the returned model.")
-    sparsity: float = Field(
-        description="Fraction of zero entries over Conv2d/Linear weights of the returned model."
-    )
+    sparsity: float = Field(description="Fraction of zero entries over Conv2d/Linear weights of the returned model.")
     bits_per_weight: float = Field(
         description="Estimated storage bits per Conv2d/Linear weight in the compressed encoding, "
         "side data (scales, codebooks, masks) included; 32 for float."
@@ -56,8 +54,7 @@ class CompressionReport(BaseModel):
     compression_ratio: float = Field(description="size_bytes_fp32 / estimated_size_bytes.")
     activation_ranges: dict[str, tuple[float, float]] | None = Field(
         default=None,
-        description="Calibrated input range of each Conv2d/Linear (ptq with calibration), for an "
-        "int8 writer.",
+        description="Calibrated input range of each Conv2d/Linear (ptq with calibration), for an int8 writer.",
     )
     notes: list[str] = Field(default_factory=list, description="Human-readable remarks.")
 
@@ -74,9 +71,7 @@ class PruneOptions(_Options):
 
 
 class ChannelPruneOptions(_Options):
-    sparsity: float = Field(
-        0.5, ge=0.0, lt=1.0, description="Fraction of output channels to zero in each layer."
-    )
+    sparsity: float = Field(0.5, ge=0.0, lt=1.0, description="Fraction of output channels to zero in each layer.")
     keep_last: bool = Field(True, description="Leave the last layer (the outputs) whole.")
 
 
@@ -100,24 +95,26 @@ class LowRankOptions(_Options):
         None, gt=0.0, le=1.0, description="Keep the smallest rank reaching this energy fraction."
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _default_energy(cls, data: Any) -> Any:
+        # Neither given: keep 90 % of the spectral energy, a cautious default.
+        if isinstance(data, dict) and data.get("rank") is None and data.get("energy") is None:
+            return {**data, "energy": 0.9}
+        return data
+
     @model_validator(mode="after")
     def _one_of(self) -> LowRankOptions:
         if self.rank is not None and self.energy is not None:
             raise ValueError("give rank or energy, not both")
-        if self.rank is None and self.energy is None:
-            return self.model_copy(update={"energy": 0.9})
         return self
 
 
 class PTQOptions(_Options):
     bits: int = Field(8, ge=2, le=16, description="Weight bit width.")
-    granularity: Literal["tensor", "channel", "group"] = Field(
-        "channel", description="Weight scale granularity."
-    )
+    granularity: Literal["tensor", "channel", "group"] = Field("channel", description="Weight scale granularity.")
     group_size: int | None = Field(None, ge=1, description="Group size for granularity=group.")
-    act_bits: int | None = Field(
-        None, ge=2, le=16, description="Activation bits for calibration (default: bits)."
-    )
+    act_bits: int | None = Field(None, ge=2, le=16, description="Activation bits for calibration (default: bits).")
     observer: Literal["minmax", "ema", "percentile"] = Field(
         "minmax", description="Activation range observer used with calibration."
     )
@@ -151,8 +148,8 @@ class MethodSpec:
     run: Callable[[nn.Module, Any], _Outcome]
 
 
-def _layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
-    return [(n, m) for n, m in model.named_modules() if isinstance(m, QUANTIZABLE)]
+def _layers(model: nn.Module) -> list[tuple[str, Layer]]:
+    return quantizable_layers(model)
 
 
 def _weight_count(model: nn.Module) -> int:
@@ -191,10 +188,7 @@ def _run_prune_channels(model: nn.Module, opts: ChannelPruneOptions) -> _Outcome
 
 def _run_kmeans(model: nn.Module, opts: KMeansOptions) -> _Outcome:
     clustered, clusterings = cluster_weights(model, opts.k, opts.iters, inplace=True)
-    bits = sum(
-        c.indices.numel() * _index_bits(opts.k) + FP32_BITS * c.codebook.numel()
-        for c in clusterings.values()
-    )
+    bits = sum(c.indices.numel() * _index_bits(opts.k) + FP32_BITS * c.codebook.numel() for c in clusterings.values())
     notes = [f"encoding: {_index_bits(opts.k)}-bit indices + float32 codebook of {opts.k} per layer"]
     return _Outcome(clustered, float(bits), notes)
 
@@ -215,9 +209,7 @@ def _float_layers_note(skipped: list[str]) -> list[str]:
 
 
 def _run_ternary(model: nn.Module, opts: TernaryOptions) -> _Outcome:
-    out, skipped = ternarize_weights(
-        model, opts.threshold, keep_first_last=opts.keep_first_last, inplace=True
-    )
+    out, skipped = ternarize_weights(model, opts.threshold, keep_first_last=opts.keep_first_last, inplace=True)
     notes = ["encoding: 2 bits per weight + float32 scale per output channel"]
     return _Outcome(out, _scaled_bits(out, skipped, 2), notes + _float_layers_note(skipped))
 
@@ -231,8 +223,7 @@ def _run_binary(model: nn.Module, opts: BinaryOptions) -> _Outcome:
 def _run_lowrank(model: nn.Module, opts: LowRankOptions) -> _Outcome:
     out, done = factorise_model(model, rank=opts.rank, energy=opts.energy, inplace=True)
     notes = [
-        f"{name}: rank {f.rank}/{f.full_rank}, {f.params_before} -> {f.params_after} params, "
-        f"energy {f.energy_kept:.3f}"
+        f"{name}: rank {f.rank}/{f.full_rank}, {f.params_before} -> {f.params_after} params, energy {f.energy_kept:.3f}"
         for name, f in done.items()
     ] or ["no Linear or 1x1 Conv2d layer got smaller: model unchanged"]
     return _Outcome(
@@ -274,13 +265,8 @@ def _run_ptq(model: nn.Module, opts: PTQOptions) -> _Outcome:
         notes.append(f"activation ranges calibrated on {seen} samples ({opts.observer})")
     else:
         notes.append("weights only: pass calibration=batches for activation ranges")
-    out, qparams = quantize_weights(
-        model, opts.bits, opts.granularity, opts.group_size, inplace=True
-    )
-    bits = sum(
-        m.weight.numel() * opts.bits + FP32_BITS * qparams[name].count
-        for name, m in _layers(out)
-    )
+    out, qparams = quantize_weights(model, opts.bits, opts.granularity, opts.group_size, inplace=True)
+    bits = sum(m.weight.numel() * opts.bits + FP32_BITS * qparams[name].count for name, m in _layers(out))
     notes.append(
         f"encoding: {opts.bits}-bit symmetric weights + float32 scale per "
         f"{'group' if opts.granularity == 'group' else opts.granularity}"
@@ -301,30 +287,27 @@ METHODS: dict[str, MethodSpec] = {
         ),
         MethodSpec("kmeans", "k-means weight sharing per layer", KMeansOptions, _run_kmeans),
         MethodSpec(
-            "ternary", "ternary weights, TWN threshold, per-channel scale", TernaryOptions,
+            "ternary",
+            "ternary weights, TWN threshold, per-channel scale",
+            TernaryOptions,
             _run_ternary,
         ),
-        MethodSpec(
-            "binary", "sign weights with per-channel scale (XNOR/BWN)", BinaryOptions, _run_binary
-        ),
-        MethodSpec(
-            "lowrank", "truncated SVD of Linear and 1x1 Conv2d", LowRankOptions, _run_lowrank
-        ),
-        MethodSpec(
-            "ptq", "post-training linear quantization of weights", PTQOptions, _run_ptq
-        ),
+        MethodSpec("binary", "sign weights with per-channel scale (XNOR/BWN)", BinaryOptions, _run_binary),
+        MethodSpec("lowrank", "truncated SVD of Linear and 1x1 Conv2d", LowRankOptions, _run_lowrank),
+        MethodSpec("ptq", "post-training linear quantization of weights", PTQOptions, _run_ptq),
     )
 }
+
+
+# Methods whose result is a set of exact weight values that a later BatchNorm fold would move.
+_GRID_METHODS = frozenset({"kmeans", "ternary", "binary", "ptq"})
 
 
 def _parse_options(spec: MethodSpec, options: dict[str, Any]) -> _Options:
     valid = list(spec.options.model_fields)
     for key in options:
         if key not in spec.options.model_fields:
-            raise ConfigError(
-                f"unknown option {key!r} for method {spec.name!r}; valid options: "
-                f"{', '.join(valid)}"
-            )
+            raise ConfigError(f"unknown option {key!r} for method {spec.name!r}; valid options: {', '.join(valid)}")
     try:
         return spec.options(**options)
     except ValidationError as err:
@@ -336,6 +319,18 @@ def _parse_options(spec: MethodSpec, options: dict[str, Any]) -> _Options:
             if where != "options"
             else f"bad options for method {spec.name!r}: {msg}"
         ) from None
+
+
+def parse_options(method: str, options: dict[str, Any]) -> dict[str, Any]:
+    """Validate ``options`` for ``method`` without compressing anything; returns them resolved.
+
+    For callers (the CLI) that want a bad option to fail before an expensive export starts.
+    Raises ``ConfigError`` exactly as ``compress`` would.
+    """
+    spec = METHODS.get(method)
+    if spec is None:
+        raise ConfigError(f"unknown compression method {method!r}; valid methods: {', '.join(METHODS)}")
+    return _parse_options(spec, options).model_dump(exclude={"calibration"})
 
 
 def _count(model: nn.Module) -> tuple[int, int]:
@@ -365,6 +360,12 @@ def compress(model: nn.Module, method: str, **options: Any) -> tuple[nn.Module, 
     params_before, _ = _count(model)
     work = copy.deepcopy(model)
     outcome = spec.run(work, opts)
+    notes = list(outcome.notes)
+    if method in _GRID_METHODS and any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules()):
+        notes.append(
+            "the model has BatchNorm layers: pnnx folds them into the convolutions on export, "
+            "which moves the weights off the compressed grid; fold BatchNorm before compressing"
+        )
     params_after, nonzero = _count(outcome.model)
     other_after = params_after - _weight_count(outcome.model)
     weights_after = _weight_count(outcome.model)
@@ -372,9 +373,7 @@ def compress(model: nn.Module, method: str, **options: Any) -> tuple[nn.Module, 
     est = math.ceil((outcome.weight_bits + FP32_BITS * other_after) / 8)
     report = CompressionReport(
         method=method,
-        options=outcome.report_options
-        if outcome.report_options is not None
-        else opts.model_dump(),
+        options=outcome.report_options if outcome.report_options is not None else opts.model_dump(),
         params_before=params_before,
         params_after=params_after,
         nonzero_params=nonzero,
@@ -384,6 +383,6 @@ def compress(model: nn.Module, method: str, **options: Any) -> tuple[nn.Module, 
         estimated_size_bytes=est,
         compression_ratio=size_fp32 / est if est else 0.0,
         activation_ranges=outcome.activation_ranges,
-        notes=outcome.notes,
+        notes=notes,
     )
     return outcome.model, report

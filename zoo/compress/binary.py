@@ -19,7 +19,7 @@ from collections.abc import Iterable
 import torch
 from torch import nn
 
-from zoo.compress.fake_quant import QUANTIZABLE
+from zoo.compress.fake_quant import Layer, quantizable_layers
 from zoo.errors import ConfigError, InputError
 
 
@@ -55,13 +55,13 @@ def ternarize(w: torch.Tensor, threshold: float = 0.7) -> tuple[torch.Tensor, to
     return ternary.to(w.dtype), alpha
 
 
-def _layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
-    return [(n, m) for n, m in model.named_modules() if isinstance(m, QUANTIZABLE)]
+def _layers(model: nn.Module) -> list[tuple[str, Layer]]:
+    return quantizable_layers(model)
 
 
 def select_layers(
     model: nn.Module, keep_first_last: bool, exclude: Iterable[str] = ()
-) -> tuple[list[tuple[str, nn.Module]], list[str]]:
+) -> tuple[list[tuple[str, Layer]], list[str]]:
     """Conv2d/Linear layers to transform, and the names left in float (first/last, excluded)."""
     layers = _layers(model)
     if not layers:

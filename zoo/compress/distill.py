@@ -60,9 +60,5 @@ class DistillationLoss(nn.Module):
         self.temperature = temperature
         self.alpha = alpha
 
-    def forward(
-        self, student_logits: torch.Tensor, teacher_logits: torch.Tensor, labels: torch.Tensor
-    ) -> torch.Tensor:
-        return distillation_loss(
-            student_logits, teacher_logits, labels, self.temperature, self.alpha
-        )
+    def forward(self, student_logits: torch.Tensor, teacher_logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return distillation_loss(student_logits, teacher_logits, labels, self.temperature, self.alpha)

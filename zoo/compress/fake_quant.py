@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterable
-from typing import Any, Literal
+from typing import Any, Literal, TypeAlias
 
 import torch
 from torch import nn
@@ -24,7 +24,13 @@ from zoo.compress.linear import QParams, QuantScheme, Rounding, compute_qparams,
 from zoo.compress.observers import Observer, make_observer
 from zoo.errors import InputError
 
-QUANTIZABLE: tuple[type[nn.Module], ...] = (nn.Conv2d, nn.Linear)
+QUANTIZABLE = (nn.Conv2d, nn.Linear)
+Layer: TypeAlias = nn.Conv2d | nn.Linear
+
+
+def quantizable_layers(model: nn.Module) -> list[tuple[str, Layer]]:
+    """Every Conv2d and Linear in ``model`` with its qualified name, in module order."""
+    return [(n, m) for n, m in model.named_modules() if isinstance(m, QUANTIZABLE)]
 
 
 class FakeQuantizeSTE(torch.autograd.Function):
@@ -58,9 +64,7 @@ class FakeQuantizeSTE(torch.autograd.Function):
         return grad * inside.to(grad.dtype), None, None, None, None, None
 
 
-def fake_quantize_ste(
-    x: torch.Tensor, qparams: QParams, rounding: Rounding = "nearest"
-) -> torch.Tensor:
+def fake_quantize_ste(x: torch.Tensor, qparams: QParams, rounding: Rounding = "nearest") -> torch.Tensor:
     """Differentiable fake quantization of ``x`` with ``qparams`` (clipped STE)."""
     scale, zero = qparams.expand(x)
     out: torch.Tensor = FakeQuantizeSTE.apply(x, scale, zero, qparams.qmin, qparams.qmax, rounding)
@@ -110,9 +114,7 @@ class QuantWrapper(nn.Module):
     layer back.
     """
 
-    def __init__(
-        self, layer: nn.Module, weight_fq: FakeQuantize, input_fq: FakeQuantize | None
-    ) -> None:
+    def __init__(self, layer: Layer, weight_fq: FakeQuantize, input_fq: FakeQuantize | None) -> None:
         super().__init__()
         self.layer = layer
         self.weight_fq = weight_fq
@@ -136,12 +138,14 @@ def weight_scheme(
     the integer matmul), channels on axis 0 (output channels), groups along input axis 1."""
     if granularity == "group":
         return QuantScheme(
-            bits=bits, symmetric=True, granularity="group", axis=1,
-            group_size=group_size, rounding=rounding,
+            bits=bits,
+            symmetric=True,
+            granularity="group",
+            axis=1,
+            group_size=group_size,
+            rounding=rounding,
         )
-    return QuantScheme(
-        bits=bits, symmetric=True, granularity=granularity, axis=0, rounding=rounding
-    )
+    return QuantScheme(bits=bits, symmetric=True, granularity=granularity, axis=0, rounding=rounding)
 
 
 def prepare_qat(
@@ -175,9 +179,7 @@ def prepare_qat(
         for name, child in list(parent.named_children()):
             if isinstance(child, QUANTIZABLE):
                 input_fq = (
-                    FakeQuantize(act_scheme, make_observer(act_observer, act_scheme))
-                    if quantize_inputs
-                    else None
+                    FakeQuantize(act_scheme, make_observer(act_observer, act_scheme)) if quantize_inputs else None
                 )
                 setattr(parent, name, QuantWrapper(child, FakeQuantize(w_scheme), input_fq))
                 wrapped += 1

@@ -45,9 +45,7 @@ def _assign(values: torch.Tensor, codebook: torch.Tensor) -> torch.Tensor:
     return torch.bucketize(values, midpoints)
 
 
-def kmeans_1d(
-    values: torch.Tensor, k: int, iters: int = 50, tol: float = 1e-7
-) -> Clustering:
+def kmeans_1d(values: torch.Tensor, k: int, iters: int = 50, tol: float = 1e-7) -> Clustering:
     """Lloyd's k-means on scalar values with centroids initialised linearly in ``[min, max]``.
 
     Empty clusters keep their previous centroid. ``indices`` has the shape of ``values``.
@@ -97,6 +95,8 @@ def cluster_weights(
 
 class SharedWeights(nn.Module):
     """Parametrization ``weight = codebook[indices]`` with a trainable codebook."""
+
+    indices: torch.Tensor
 
     def __init__(self, clustering: Clustering) -> None:
         super().__init__()

@@ -61,20 +61,14 @@ class QuantScheme:
         if not MIN_BITS <= self.bits <= MAX_BITS:
             raise ConfigError(f"bits must be in {MIN_BITS}..{MAX_BITS}, got {self.bits}")
         if self.granularity not in GRANULARITIES:
-            raise ConfigError(
-                f"granularity must be one of {', '.join(GRANULARITIES)}, got {self.granularity!r}"
-            )
+            raise ConfigError(f"granularity must be one of {', '.join(GRANULARITIES)}, got {self.granularity!r}")
         if self.rounding not in ROUNDINGS:
             raise ConfigError(f"rounding must be one of {', '.join(ROUNDINGS)}, got {self.rounding!r}")
         if self.granularity == "group":
             if self.group_size is None or self.group_size < 1:
-                raise ConfigError(
-                    f"granularity 'group' needs group_size >= 1, got {self.group_size!r}"
-                )
+                raise ConfigError(f"granularity 'group' needs group_size >= 1, got {self.group_size!r}")
         elif self.group_size is not None:
-            raise ConfigError(
-                f"group_size is only used with granularity 'group', not {self.granularity!r}"
-            )
+            raise ConfigError(f"group_size is only used with granularity 'group', not {self.granularity!r}")
 
     @property
     def qmin(self) -> int:
@@ -139,9 +133,7 @@ def _check_axis(x: torch.Tensor, axis: int) -> int:
     return axis % x.dim()
 
 
-def _reduce_range(
-    x: torch.Tensor, scheme: QuantScheme
-) -> tuple[torch.Tensor, torch.Tensor]:
+def _reduce_range(x: torch.Tensor, scheme: QuantScheme) -> tuple[torch.Tensor, torch.Tensor]:
     """Min and max of ``x`` at the scheme's granularity, shaped to broadcast (compact for groups)."""
     x = x.detach()
     if scheme.granularity == "tensor":
@@ -215,9 +207,7 @@ def compute_qparams(x: torch.Tensor, scheme: QuantScheme) -> QParams:
     return qparams_from_range(lo, hi, scheme)
 
 
-def round_tensor(
-    x: torch.Tensor, mode: Rounding = "nearest", generator: torch.Generator | None = None
-) -> torch.Tensor:
+def round_tensor(x: torch.Tensor, mode: Rounding = "nearest", generator: torch.Generator | None = None) -> torch.Tensor:
     """Round with the given mode.
 
     ``nearest`` is round-half-to-even (``torch.round``), unbiased on ties. ``stochastic`` rounds

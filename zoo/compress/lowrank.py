@@ -42,8 +42,7 @@ def _matrix(layer: nn.Module) -> torch.Tensor:
     if isinstance(layer, nn.Conv2d):
         if layer.kernel_size != (1, 1) or layer.groups != 1:
             raise InputError(
-                f"only 1x1 Conv2d with groups=1 can be factorised, got kernel "
-                f"{layer.kernel_size} groups {layer.groups}"
+                f"only 1x1 Conv2d with groups=1 can be factorised, got kernel {layer.kernel_size} groups {layer.groups}"
             )
         return layer.weight.detach().reshape(layer.out_channels, layer.in_channels)
     raise InputError(f"cannot factorise a {type(layer).__name__}; use Linear or 1x1 Conv2d")
@@ -75,29 +74,35 @@ def factorise_layer(
     ``Conv2d(in, r, 1, stride, padding) -> Conv2d(r, out, 1)``. The bias goes on the second layer.
     """
     w = _matrix(layer).float()
+    if not isinstance(layer, (nn.Linear, nn.Conv2d)):  # _matrix raised already; narrows the type
+        raise InputError(f"cannot factorise a {type(layer).__name__}")
     u, s, vh = torch.linalg.svd(w, full_matrices=False)
     r = choose_rank(s, rank, energy)
     root = torch.sqrt(s[:r])
     first_w = root[:, None] * vh[:r]  # r x in
     second_w = u[:, :r] * root[None, :]  # out x r
     has_bias = layer.bias is not None
-    first: nn.Module
-    second: nn.Module
+    first: nn.Linear | nn.Conv2d
+    second: nn.Linear | nn.Conv2d
     if isinstance(layer, nn.Linear):
         first = nn.Linear(layer.in_features, r, bias=False)
         second = nn.Linear(r, layer.out_features, bias=has_bias)
         first.weight.copy_(first_w)
         second.weight.copy_(second_w)
     else:
-        conv: nn.Conv2d = layer  # type: ignore[assignment]
         first = nn.Conv2d(
-            conv.in_channels, r, 1, stride=conv.stride, padding=conv.padding,
-            padding_mode=conv.padding_mode, bias=False,
+            layer.in_channels,
+            r,
+            1,
+            stride=(layer.stride[0], layer.stride[1]),
+            padding=layer.padding if isinstance(layer.padding, str) else (layer.padding[0], layer.padding[1]),
+            padding_mode=layer.padding_mode,
+            bias=False,
         )
-        second = nn.Conv2d(r, conv.out_channels, 1, bias=has_bias)
-        first.weight.copy_(first_w.reshape(r, conv.in_channels, 1, 1))
-        second.weight.copy_(second_w.reshape(conv.out_channels, r, 1, 1))
-    if has_bias:
+        second = nn.Conv2d(r, layer.out_channels, 1, bias=has_bias)
+        first.weight.copy_(first_w.reshape(r, layer.in_channels, 1, 1))
+        second.weight.copy_(second_w.reshape(layer.out_channels, r, 1, 1))
+    if layer.bias is not None and second.bias is not None:
         second.bias.copy_(layer.bias)
     replacement = nn.Sequential(first, second).to(layer.weight.dtype)
     kept = float(torch.sum(s[:r] ** 2) / torch.sum(s**2).clamp(min=1e-30))
@@ -114,9 +119,7 @@ def factorise_layer(
 def _factorisable(module: nn.Module) -> bool:
     if isinstance(module, nn.Linear):
         return True
-    return (
-        isinstance(module, nn.Conv2d) and module.kernel_size == (1, 1) and module.groups == 1
-    )
+    return isinstance(module, nn.Conv2d) and module.kernel_size == (1, 1) and module.groups == 1
 
 
 def factorise_model(

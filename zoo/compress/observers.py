@@ -23,6 +23,9 @@ from zoo.errors import ConfigError, InputError
 class Observer(nn.Module):
     """Base: ``forward(x)`` records ``x`` and returns it unchanged; ``qparams()`` reads the range."""
 
+    min_val: torch.Tensor
+    max_val: torch.Tensor
+
     def __init__(self, scheme: QuantScheme | None = None) -> None:
         super().__init__()
         self.scheme = scheme or QuantScheme(bits=8, symmetric=False)

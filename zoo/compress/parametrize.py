@@ -16,6 +16,7 @@ def bake(model: nn.Module) -> nn.Module:
     """Remove every parametrization in ``model`` in place, keeping the parametrized values."""
     for module in list(model.modules()):
         if parametrize.is_parametrized(module):
-            for name in list(module.parametrizations.keys()):
+            names = list(getattr(module, "parametrizations").keys())  # noqa: B009 - untyped attribute
+            for name in names:
                 parametrize.remove_parametrizations(module, name, leave_parametrized=True)
     return model

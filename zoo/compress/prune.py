@@ -19,7 +19,7 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
-from zoo.compress.fake_quant import QUANTIZABLE
+from zoo.compress.fake_quant import QUANTIZABLE, Layer, quantizable_layers
 from zoo.errors import ConfigError, InputError
 
 Scope = Literal["global", "layer"]
@@ -30,8 +30,8 @@ def _check_fraction(value: float, name: str) -> None:
         raise ConfigError(f"{name} must be in [0, 1), got {value}")
 
 
-def _weights(model: nn.Module) -> list[tuple[str, nn.Module]]:
-    layers = [(n, m) for n, m in model.named_modules() if isinstance(m, QUANTIZABLE)]
+def _weights(model: nn.Module) -> list[tuple[str, Layer]]:
+    layers = quantizable_layers(model)
     if not layers:
         raise InputError("the model has no Conv2d or Linear layer to prune")
     return layers
@@ -148,6 +148,8 @@ def channel_prune(
 class Mask(nn.Module):
     """Parametrization ``weight * mask``: masked entries stay zero and get zero gradient."""
 
+    mask: torch.Tensor
+
     def __init__(self, mask: torch.Tensor) -> None:
         super().__init__()
         self.register_buffer("mask", mask.clone())
@@ -163,10 +165,8 @@ def attach_masks(model: nn.Module, masks: dict[str, torch.Tensor]) -> None:
         module_name, _, param_name = key.rpartition(".")
         module = modules.get(module_name)
         param = getattr(module, param_name, None) if module is not None else None
-        if not isinstance(param, torch.Tensor):
+        if module is None or not isinstance(param, torch.Tensor):
             raise InputError(f"no parameter named {key!r} in the model")
         if tuple(mask.shape) != tuple(param.shape):
-            raise InputError(
-                f"mask for {key!r} has shape {tuple(mask.shape)}, parameter {tuple(param.shape)}"
-            )
+            raise InputError(f"mask for {key!r} has shape {tuple(mask.shape)}, parameter {tuple(param.shape)}")
         parametrize.register_parametrization(module, param_name, Mask(mask))
