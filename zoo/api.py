@@ -588,14 +588,16 @@ def verify_arm(
     dtypes: Sequence[str] = ("fp32", "fp16", "int8"),
     weights: str | None = None,
     cpu: str = "cortex-a76",
-    n_inputs: int = 2,
+    n_inputs: int = 1,
+    ncnn_defaults: bool = False,
     cards_root: Path | None = None,
     registry: Registry | None = None,
 ) -> dict[str, dict[str, Any]]:
     """x86 ncnn vs emulated-ARM ncnn on each dtype's artifact; the result goes into each card.
 
-    Two runs per dtype: with the artifact's own Option flags (what zoo bench runs) and with ncnn's
-    defaults (what a plain ncnn program on the Pi runs: fp16 arithmetic on a Cortex-A76).
+    Each dtype runs with the artifact's own Option flags (what zoo bench runs); with
+    ``ncnn_defaults`` also with ncnn's defaults (what a plain ncnn program on the Pi runs: fp16
+    arithmetic on a Cortex-A76, several times slower to emulate).
     """
     from zoo.bench.host import probe
     from zoo.verify.arm import verify_arm as run_verify
@@ -609,7 +611,10 @@ def verify_arm(
         exp = ensure_export(spec.id, dtype, weights, registry=reg)
         m = exp.manifest
         runs: dict[str, Any] = {}
-        for label, options in (("zoo-options", m.ncnn_options), ("ncnn-default", None)):
+        variants: list[tuple[str, dict[str, bool] | None]] = [("zoo-options", m.ncnn_options)]
+        if ncnn_defaults:
+            variants.append(("ncnn-default", None))
+        for label, options in variants:
             parity = run_verify(exp.file("param"), exp.file("bin"), inputs, options=options, cpu=cpu)
             runs[label] = parity.model_dump(mode="json")
         results[dtype] = runs

@@ -122,3 +122,33 @@ def test_table_from_an_empty_folder(tmp_path: Path) -> None:
     assert code == 0 and out.startswith("hardware,model,input")
     code, _, err = run("table", "--cards", str(tmp_path / "none"))
     assert code == 1 and "no such cards folder" in one_error_line(err)
+
+
+def test_malformed_registry_yaml_via_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    bad = tmp_path / "registry.yaml"
+    bad.write_text("schema_version: 1\nmodels:\n  resnet18: {task: classifier, plugin: classifier, weigths: {}}\n")
+    monkeypatch.setenv("ZOO_REGISTRY", str(bad))
+    code, _, err = run("list")
+    line = one_error_line(err)
+    assert code == 1 and str(bad) in line and "models.resnet18.weigths" in line
+
+
+def test_unknown_compression_method_and_option() -> None:
+    pytest.importorskip("torch")
+    code, _, err = run("compress", "resnet18", "--method", "quantum", "--weights", "random")
+    assert code == 1 and "valid methods: prune" in one_error_line(err)
+    code, _, err = run("compress", "resnet18", "--method", "prune", "-O", "amount=0.5", "--weights", "random")
+    assert code == 1 and "valid options: sparsity" in one_error_line(err)
+
+
+def test_images_of_any_mode_become_rgb(tmp_path: Path) -> None:
+    import numpy as np
+    from PIL import Image
+
+    from zoo.images import load_image
+
+    for mode, size in (("L", (40, 30)), ("RGBA", (5, 7)), ("P", (16, 16)), ("I;16", (8, 8))):
+        path = tmp_path / f"img-{mode.replace(';', '')}.png"
+        Image.new(mode, size).save(path)
+        rgb = load_image(path)
+        assert rgb.shape == (size[1], size[0], 3) and rgb.dtype == np.uint8

@@ -185,8 +185,11 @@ def find_qemu() -> Path:
 
 
 def _zoo_cache_dir() -> Path:
-    """``$ZOO_CACHE``, else ``$XDG_CACHE_HOME/zoo``, else ``~/.cache/zoo`` (as ``zoo.paths``)."""
-    env = os.environ.get("ZOO_CACHE")
+    """``$ZOO_ARM_CACHE``, else the user's default zoo cache (``$XDG_CACHE_HOME/zoo`` or
+    ``~/.cache/zoo``). Deliberately not ``$ZOO_CACHE``: tests point that at a temporary folder,
+    and the 126 MB emulation root is a machine-wide tool built once by
+    scripts/setup-arm-emulation.sh, not per-test data."""
+    env = os.environ.get("ZOO_ARM_CACHE")
     if env:
         return Path(env)
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "zoo"

@@ -160,3 +160,29 @@ def test_export_fp32_and_fp16_parity_then_bench_run_and_table(tmp_path: Path, mo
     assert res.exit_code == 0, res.output
     out = json.loads(res.stdout)
     assert len(out["top"]) == 3 and out["weights"] == "random"
+
+
+@pytest.mark.slow
+def test_arm_parity_of_resnet18_in_all_three_dtypes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """zoo verify --arm: each artifact through the aarch64 ncnn wheel on an emulated Cortex-A76."""
+    from click.testing import CliRunner
+
+    from zoo import registry
+    from zoo.cli import cli
+    from zoo.verify.arm import emulation_unsupported_reason
+
+    reason = emulation_unsupported_reason()
+    if reason:
+        pytest.skip(reason)
+    monkeypatch.setenv("ZOO_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("ZOO_CARDS_DIR", str(tmp_path / "cards"))
+    registry.reset()
+    res = CliRunner().invoke(cli, ["verify", "resnet18", "--arm", "--weights", "random", "--json"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    fp32, fp16, int8 = (out[d]["zoo-options"] for d in ("fp32", "fp16", "int8"))
+    assert fp32["max_abs_diff"] < 1e-4  # true fp32 on both sides (FACTS: 3e-7)
+    assert int8["bit_exact"]  # ncnn's int8 kernels agree exactly (FACTS)
+    assert fp16["cosine"] > 0.999 and fp16["argmax_agreement"] == 1.0  # ARM runs real fp16 arithmetic
+    card = json.loads(next((tmp_path / "cards").glob("resnet18__int8__*/card.json")).read_text())
+    assert card["extra"]["arm_parity"]["zoo-options"]["cpu"] == "cortex-a76"
