@@ -549,6 +549,29 @@ def verify_cmd(
             )
 
 
+@cli.group()
+def card() -> None:
+    """Model cards: publish them to the Hugging Face Hub."""
+
+
+@card.command("push")
+@click.argument("name")
+@click.option("--repo", required=True, help="Hub repository ORG/NAME (created if missing).")
+@click.option("--dtype", help="Only this dtype's card.")
+@click.option("--artifacts", type=click.Path(path_type=Path), help="Also upload this export folder's ncnn files.")
+@click.option("--cards", "cards_root", type=click.Path(path_type=Path))
+@click.option("--private", is_flag=True)
+def card_push(
+    name: str, repo: str, dtype: str | None, artifacts: Path | None, cards_root: Path | None, private: bool
+) -> None:
+    """Upload a model's cards (README.md with YAML header + card.json) to the Hub."""
+    from zoo.publish import push_card
+    from zoo.registry import get_registry
+
+    model = get_registry().get(name).id if "@" not in name else name
+    click.echo(push_card(model, repo, dtype=dtype, artifacts=artifacts, cards_root=cards_root, private=private))
+
+
 def _print_table(rows: list[dict[str, Any]], fmt: str) -> None:
     from zoo.card import TABLE_COLUMNS, TABLE_HEADERS
 

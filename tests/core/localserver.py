@@ -3,7 +3,9 @@ Hugging Face Hub endpoints huggingface_hub's download needs (see FACTS.md)."""
 
 from __future__ import annotations
 
+import gzip
 import hashlib
+import json
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -19,6 +21,10 @@ class Served:
     truncate_once: dict[str, int] = field(default_factory=dict)
     """path → byte count after which the first GET is cut off."""
     requests: list[tuple[str, str, str | None]] = field(default_factory=list)
+    commits: list[list[dict[str, Any]]] = field(default_factory=list)
+    """NDJSON lines of each commit received by the fake hub's /commit endpoint."""
+    validated: list[str] = field(default_factory=list)
+    """README texts huggingface_hub sent to /api/validate-yaml before committing."""
 
 
 def _handler(state: Served) -> type[BaseHTTPRequestHandler]:
@@ -76,6 +82,45 @@ def _handler(state: Served) -> type[BaseHTTPRequestHandler]:
                 self.connection.shutdown(2)
                 return
             self.wfile.write(payload)
+
+        def _json(self, payload: Any, status: int = 200) -> None:
+            body = json.dumps(payload).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_POST(self) -> None:  # noqa: N802 - the hub's write endpoints, as huggingface_hub calls them
+            length = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(length) if length else b""
+            if self.headers.get("Content-Encoding") == "gzip":
+                raw = gzip.decompress(raw)
+            state.requests.append(("POST", self.path, None))
+            path = self.path.split("?")[0]
+            if path == "/api/repos/create":
+                data = json.loads(raw or b"{}")
+                self._json(
+                    {
+                        "url": f"http://{self.headers['Host']}/{data.get('organization')}/{data.get('name')}",
+                        "name": data.get("name"),
+                    }
+                )
+            elif path == "/api/validate-yaml":
+                state.validated.append(json.loads(raw).get("content", ""))
+                self._json({"errors": [], "warnings": []})
+            elif "/preupload/" in path:
+                files = json.loads(raw)["files"]
+                self._json(
+                    {"files": [{"path": f["path"], "uploadMode": "regular", "shouldIgnore": False} for f in files]}
+                )
+            elif "/commit/" in path:
+                lines = [json.loads(line) for line in raw.decode().splitlines() if line.strip()]
+                state.commits.append(lines)
+                repo = path.split("/api/models/", 1)[1].split("/commit/", 1)[0]
+                self._json({"commitUrl": f"http://{self.headers['Host']}/{repo}/commit/{COMMIT}", "commitOid": COMMIT})
+            else:
+                self._json({"error": f"not served: {path}"}, 404)
 
     return Handler
 
