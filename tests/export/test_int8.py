@@ -202,6 +202,8 @@ def test_int8_files_have_ncnn2int8_flags_and_layout(tiny: tuple[Path, Path], pho
     assert report.kept_float == []
     assert report.calibration_count == len(photos16)
     assert set(report.artifacts) == {"q.param", "q.bin"}
+    assert out_bin.stat().st_mode & 0o044  # group/other can read it, as any written file
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["q.bin", "q.param", "tiny.bin", "tiny.param"]
 
 
 def test_stock_ncnn_runs_int8_and_tracks_fp32(tiny: tuple[Path, Path], photos16, tmp_path: Path) -> None:
