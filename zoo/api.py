@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from zoo.card import BenchResult, ModelCard, Parity, Stability, WeightsInfo, find_card
+from zoo.card import Artifact, BenchResult, ModelCard, Parity, Stability, WeightsInfo, find_card
 from zoo.errors import ConfigError, InputError, ZooError
 from zoo.export.manifest import MANIFEST, ExportManifest
 from zoo.images import calibration_images, list_images, load_image, sample_images
@@ -203,7 +203,7 @@ def export(
             recipe={"steps": list(recipe.steps), "options": step_options},
             steps=records,
             files={role: path.name for role, path in files.items()},
-            artifacts=[describe_file(p) for p in files.values()],
+            artifacts=[Artifact(**describe_file(p)) for p in files.values()],
             weights=winfo,
             params=count_params(model),
             macs=count_macs(model, example),

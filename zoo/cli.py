@@ -141,7 +141,7 @@ def plugins(as_json: bool) -> None:
 
     reg = get_registry()
     zpm = reg.zpm
-    rows = []
+    rows: list[dict[str, Any]] = []
     for name, plugin_info in zpm.infos.items():
         if not zpm.pm.has_plugin(name):
             continue
@@ -197,7 +197,9 @@ class _LazyDownloadBar:
     """A rich progress bar that appears only once bytes actually flow (not on a cache hit or error)."""
 
     def __init__(self, label: str, enabled: bool) -> None:
-        self.label, self.enabled, self.bar, self.task_id = label, enabled, None, None
+        self.label, self.enabled = label, enabled
+        self.bar: Any = None
+        self.task_id: Any = None
 
     def update(self, done: int, total: int | None) -> None:
         if not self.enabled:
@@ -277,7 +279,7 @@ def export(
     c.print(f"exported {m.model} ({m.dtype}) → {result.folder}")
     for a in m.artifacts:
         c.print(f"  {a.file}  {a.size / 1e6:.2f} MB  sha256 {a.sha256[:16]}…")
-    c.print(f"  params {m.params:,}  MACs {m.macs / 1e9:.3f} G  weights {m.weights.source}")
+    c.print(f"  params {m.params or 0:,}  MACs {(m.macs or 0) / 1e9:.3f} G  weights {m.weights.source}")
     if m.parity:
         agree = ", ".join(f"{k} {v:.0%}" for k, v in m.parity.agreement.items())
         c.print(
@@ -386,7 +388,7 @@ def bench(
             calib=calib,
             pipeline=not no_pipeline,
             cards_root=cards_root,
-            progress=None if as_json else (lambda s, m=model: err.print(f"[dim]… {m}: {s}[/dim]")),
+            progress=None if as_json else _progress_printer(err, model),
         )
     if as_json:
         _print_json([c.model_dump(mode="json") for c in cards])
@@ -570,6 +572,13 @@ def card_push(
 
     model = get_registry().get(name).id if "@" not in name else name
     click.echo(push_card(model, repo, dtype=dtype, artifacts=artifacts, cards_root=cards_root, private=private))
+
+
+def _progress_printer(console: Any, prefix: str) -> Any:
+    def show(step: str) -> None:
+        console.print(f"[dim]… {prefix}: {step}[/dim]")
+
+    return show
 
 
 def _print_table(rows: list[dict[str, Any]], fmt: str) -> None:

@@ -20,8 +20,9 @@ def load_image(path: str | Path) -> np.ndarray:
     if path.is_dir():
         raise InputError(f"{path}: is a directory; pass one image file")
     try:
-        with Image.open(path) as im:
-            im.load()
+        with Image.open(path) as opened:
+            opened.load()
+            im: Image.Image = opened
             if im.mode in ("I;16", "I;16B", "I", "F"):
                 arr = np.asarray(im, dtype=np.float64)
                 span = float(arr.max() - arr.min()) or 1.0

@@ -138,7 +138,7 @@ class Registry:
                     PluginFailure(spec.plugin or "?", None, "register_models", f"model {spec.id!r} dropped: {reason}")
                 )
                 reg.unavailable[spec.id] = (
-                    RegistryEntry(task=spec.task, plugin=spec.plugin or "?"),
+                    RegistryEntry(task=spec.task, plugin=spec.plugin or "?", distribution=None),
                     f"{reason} (see zoo plugins)",
                 )
                 del reg.models[spec.id]
