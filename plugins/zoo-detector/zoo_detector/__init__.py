@@ -1,0 +1,1 @@
+"""zoo's object-detection plugin: the detector task and yolov8n, yolox-s and fcos."""

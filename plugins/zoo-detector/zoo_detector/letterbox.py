@@ -1,0 +1,85 @@
+"""Letterbox: resize keeping the aspect ratio, pad to the static network size, and its inverse.
+
+Pure numpy. The resize is bilinear with half-pixel centres and no antialiasing, as OpenCV's
+INTER_LINEAR that Ultralytics and Megvii train and predict with (Pillow's resize antialiases when
+shrinking, which shifts activations away from what the weights saw).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+def resize_bilinear(image: np.ndarray, height: int, width: int) -> np.ndarray:
+    """(H, W, C) uint8 → (height, width, C) uint8, OpenCV INTER_LINEAR semantics, vectorised."""
+    h, w = image.shape[:2]
+    if (h, w) == (height, width):
+        return image
+
+    def taps(n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        src = (np.arange(n_out, dtype=np.float64) + 0.5) * (n_in / n_out) - 0.5
+        src = np.clip(src, 0.0, n_in - 1)
+        i0 = np.floor(src).astype(np.intp)
+        i1 = np.minimum(i0 + 1, n_in - 1)
+        return i0, i1, (src - i0).astype(np.float32)
+
+    y0, y1, wy = taps(h, height)
+    x0, x1, wx = taps(w, width)
+    img = image.astype(np.float32)
+    rows = img[y0] * (1 - wy)[:, None, None] + img[y1] * wy[:, None, None]
+    out = rows[:, x0] * (1 - wx)[None, :, None] + rows[:, x1] * wx[None, :, None]
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+
+
+@dataclass(frozen=True)
+class Letterbox:
+    """Where the image went inside the network input: scale, then offset (top, left)."""
+
+    ratio: float
+    top: int
+    left: int
+    new_shape: tuple[int, int]
+    orig_shape: tuple[int, int]
+
+
+def letterbox_geometry(orig_hw: tuple[int, int], size: tuple[int, int]) -> Letterbox:
+    """Ultralytics' LetterBox arithmetic (auto=False, scaleup=True, centred)."""
+    h, w = orig_hw
+    th, tw = size
+    r = min(th / h, tw / w)
+    nh, nw = max(1, min(th, int(round(h * r)))), max(1, min(tw, int(round(w * r))))
+    dh, dw = (th - nh) / 2, (tw - nw) / 2
+    top, left = int(round(dh - 0.1)), int(round(dw - 0.1))
+    return Letterbox(ratio=r, top=max(0, top), left=max(0, left), new_shape=(nh, nw), orig_shape=(h, w))
+
+
+def letterbox(image: np.ndarray, size: tuple[int, int], pad_value: int = 114) -> tuple[np.ndarray, Letterbox]:
+    """Fit ``image`` (H, W, 3 uint8) into ``size`` (height, width), centred, padded with ``pad_value``."""
+    geo = letterbox_geometry(image.shape[:2], size)
+    resized = resize_bilinear(image, *geo.new_shape)
+    canvas = np.full((size[0], size[1], image.shape[2]), pad_value, dtype=np.uint8)
+    nh, nw = geo.new_shape
+    canvas[geo.top : geo.top + nh, geo.left : geo.left + nw] = resized
+    return canvas, geo
+
+
+def unletterbox_boxes(boxes: np.ndarray, geo: Letterbox) -> np.ndarray:
+    """Boxes (N, 4) xyxy in network-input pixels → original-image pixels, clipped to the image."""
+    out = np.asarray(boxes, dtype=np.float32).reshape(-1, 4).copy()
+    out[:, [0, 2]] -= geo.left
+    out[:, [1, 3]] -= geo.top
+    out /= geo.ratio
+    h, w = geo.orig_shape
+    out[:, [0, 2]] = out[:, [0, 2]].clip(0, w)
+    out[:, [1, 3]] = out[:, [1, 3]].clip(0, h)
+    return out
+
+
+def letterbox_boxes(boxes: np.ndarray, geo: Letterbox) -> np.ndarray:
+    """Original-image pixels → network-input pixels (the forward map; used by tests and eval)."""
+    out = np.asarray(boxes, dtype=np.float32).reshape(-1, 4) * geo.ratio
+    out[:, [0, 2]] += geo.left
+    out[:, [1, 3]] += geo.top
+    return out

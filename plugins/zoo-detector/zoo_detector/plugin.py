@@ -1,0 +1,164 @@
+"""Hook implementations of the detector plugin. Imports no torch at module level."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from zoo import hookimpl
+from zoo.specs import ModelSpec, PostSpec, PreSpec, TensorSpec
+from zoo.tasks import TaskDef
+from zoo_detector import processing, result
+
+YOLO_SIZE = (640, 640)
+FCOS_SIZE = (640, 640)
+"""FCOS runs at a static 640×640 letterbox (torchvision resizes the shorter side to 800, up to
+1333): 0.64× the pixels of 800×800 on a Pi, at some cost in small-object recall."""
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def _anchors(size: tuple[int, int], strides: tuple[int, ...]) -> int:
+    return sum(-(-size[0] // s) * -(-size[1] // s) for s in strides)
+
+
+def _yolov8n() -> ModelSpec:
+    strides = (8, 16, 32)
+    return ModelSpec(
+        id="yolov8n",
+        task="detector",
+        family="yolov8",
+        aliases=("yolov8n-coco",),
+        description="YOLOv8n, COCO 80 classes, 3.2 M params, 640×640.",
+        source="Ultralytics YOLOv8 (ultralytics/cfg/models/v8/yolov8.yaml, scale n)",
+        inputs=(TensorSpec(name="in0", shape=(1, 3, *YOLO_SIZE)),),
+        outputs=(TensorSpec(name="out0", shape=(1, 4 * 16 + 80, _anchors(YOLO_SIZE, strides)), layout="NCA"),),
+        pre=PreSpec(kind="letterbox", size=YOLO_SIZE, scale=1 / 255, channel_order="RGB", pad_value=114),
+        post=PostSpec(decoder="yolov8", labels="coco",
+                      params={"conf": 0.25, "iou": 0.45, "max_det": 300, "strides": list(strides), "reg_max": 16,
+                              "max_candidates": 1000}),
+        notes="Raw head out0 = 64 DFL logits (4 sides × 16 bins) + 80 class logits per anchor; decoded in numpy.",
+    )
+
+
+def _yolox_s() -> ModelSpec:
+    strides = (8, 16, 32)
+    return ModelSpec(
+        id="yolox-s",
+        task="detector",
+        family="yolox",
+        aliases=("yolox_s",),
+        description="YOLOX-S, COCO 80 classes, 9.0 M params, 640×640.",
+        source="Megvii-BaseDetection/YOLOX (exps/default/yolox_s.py: depth 0.33, width 0.50)",
+        inputs=(TensorSpec(name="in0", shape=(1, 3, *YOLO_SIZE)),),
+        outputs=(TensorSpec(name="out0", shape=(1, 4 + 1 + 80, _anchors(YOLO_SIZE, strides)), layout="NCA"),),
+        # Megvii's ValTransform (legacy=False): BGR as OpenCV reads it, 0..255, no mean/std.
+        pre=PreSpec(kind="letterbox", size=YOLO_SIZE, scale=1.0, channel_order="BGR", pad_value=114),
+        post=PostSpec(decoder="yolox", labels="coco",
+                      params={"conf": 0.25, "iou": 0.45, "max_det": 300, "strides": list(strides),
+                              "max_candidates": 1000}),
+        notes="Raw head out0 = dx, dy, log w, log h, objectness logit, 80 class logits per anchor. "
+        "Letterbox is centred; Megvii pads bottom/right only (same scale, boxes map back either way).",
+    )
+
+
+def _fcos() -> ModelSpec:
+    strides = (8, 16, 32, 64, 128)
+    return ModelSpec(
+        id="fcos",
+        task="detector",
+        family="fcos",
+        aliases=("fcos-resnet50-fpn",),
+        description="FCOS ResNet-50-FPN, COCO (torchvision's 91 category ids), 32.3 M params, 640×640.",
+        source="torchvision.models.detection.fcos_resnet50_fpn (Tian et al., FCOS, 2019)",
+        inputs=(TensorSpec(name="in0", shape=(1, 3, *FCOS_SIZE)),),
+        outputs=(TensorSpec(name="out0", shape=(1, 4 + 1 + 91, _anchors(FCOS_SIZE, strides)), layout="NCA"),),
+        # torchvision normalises inside GeneralizedRCNNTransform; here it is numpy preprocessing,
+        # so the exported network starts at the backbone and int8 calibration sees the same input.
+        pre=PreSpec(kind="letterbox", size=FCOS_SIZE, scale=1 / 255, mean=IMAGENET_MEAN, std=IMAGENET_STD,
+                    channel_order="RGB", pad_value=114),
+        post=PostSpec(decoder="fcos", labels="coco91",
+                      params={"conf": 0.2, "iou": 0.6, "max_det": 100, "strides": list(strides),
+                              "topk_candidates": 1000, "max_candidates": 1000}),
+        notes="Raw head out0 = ltrb (ReLU'd, stride units), centerness logit, 91 class logits per anchor. "
+        "Static 640×640 letterbox instead of torchvision's 800-1333 resize.",
+    )
+
+
+@hookimpl
+def register_tasks(register: Callable[[TaskDef], None]) -> None:
+    register(
+        TaskDef(
+            name="detector",
+            description="Object detection: boxes, classes and scores per image.",
+            default_metric="mAP50-95",
+            preprocess=processing.preprocess,
+            postprocess=processing.postprocess,
+            agreement=result.agreement,  # type: ignore[arg-type]
+            draw=result.draw,  # type: ignore[arg-type]
+            # None = the model's own default (spec.post.params); Pipeline drops None user values.
+            run_options={"conf": None, "iou": None, "max_det": None},
+        )
+    )
+
+
+@hookimpl
+def register_models(register: Callable[[ModelSpec], None]) -> None:
+    register(_yolov8n())
+    register(_yolox_s())
+    register(_fcos())
+
+
+def _build_yolov8n(weights: str | None) -> Any:
+    from zoo.checkpoints import load_strict
+    from zoo_detector.loaders import load_ultralytics
+    from zoo_detector.nets.yolov8 import yolov8n
+
+    model = yolov8n()
+    if weights is not None:
+        load_strict(model, load_ultralytics(weights), source=str(weights))
+    return model
+
+
+def _build_yolox_s(weights: str | None) -> Any:
+    from zoo.checkpoints import load_state_dict, load_strict
+    from zoo_detector.nets.yolox import yolox_s
+
+    model = yolox_s()
+    if weights is not None:
+        load_strict(model, load_state_dict(weights, key="model"), source=str(weights))
+    return model
+
+
+def _build_fcos(weights: str | None) -> Any:
+    from zoo.checkpoints import load_state_dict, load_strict
+    from zoo_detector.nets.fcos import fcos_resnet50_fpn, upgrade_fpn_keys
+
+    model = fcos_resnet50_fpn()
+    if weights is not None:
+        load_strict(model, upgrade_fpn_keys(load_state_dict(weights)), source=str(weights))
+    return model
+
+
+_BUILDERS: dict[str, Callable[[str | None], Any]] = {
+    "yolov8n": _build_yolov8n,
+    "yolox-s": _build_yolox_s,
+    "fcos": _build_fcos,
+}
+
+
+@hookimpl
+def build_model(spec: ModelSpec, weights: str | None) -> Any:
+    builder = _BUILDERS.get(spec.id)
+    if builder is None:
+        return None
+    import torch
+
+    from zoo_detector.nets.common import randomize
+
+    torch.manual_seed(0)
+    model = builder(weights)
+    if weights is None:
+        randomize(model, seed=0)
+    return model.eval()

@@ -1,0 +1,86 @@
+"""Detector pre- and post-processing: pure functions, numpy in and out, no model needed."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import lru_cache
+from importlib.resources import files
+from typing import Any
+
+import numpy as np
+
+from zoo.specs import ModelSpec, PreSpec
+from zoo_detector.decode import DECODERS
+from zoo_detector.letterbox import Letterbox, letterbox, unletterbox_boxes
+from zoo_detector.nms import nms
+from zoo_detector.result import Detections
+
+RUN_OPTIONS = ("conf", "iou", "max_det")
+
+
+def preprocess(image: np.ndarray, pre: PreSpec) -> tuple[np.ndarray, dict[str, Any]]:
+    """Letterbox to the static input, then channel order, scale, mean/std → float32 1×3×H×W."""
+    if pre.kind != "letterbox":
+        raise ValueError(f"detector preprocessing does letterbox only, not {pre.kind!r}")
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise ValueError(f"expected an RGB uint8 H×W×3 image, got {image.dtype} {image.shape}")
+    canvas, geo = letterbox(image, pre.size, pre.pad_value)
+    if pre.channel_order == "BGR":
+        canvas = canvas[..., ::-1]
+    x = canvas.astype(np.float32)
+    if pre.scale != 1.0:
+        x *= np.float32(pre.scale)
+    if any(pre.mean) or any(s != 1.0 for s in pre.std):
+        x = (x - np.asarray(pre.mean, np.float32)) / np.asarray(pre.std, np.float32)
+    return np.ascontiguousarray(x.transpose(2, 0, 1)[None]), {"letterbox": geo, "input_hw": tuple(pre.size)}
+
+
+@lru_cache(maxsize=4)
+def labels(name: str | None) -> tuple[str, ...]:
+    """Class names of a label set shipped in zoo_detector/data ('coco': 80, 'coco91': torchvision's)."""
+    if name is None:
+        return ()
+    path = files("zoo_detector") / "data" / f"{name}_classes.txt"
+    return tuple(path.read_text(encoding="utf-8").splitlines())
+
+
+def threshold(name: str, spec: ModelSpec, options: Mapping[str, Any]) -> Any:
+    """The user's option if given (not None), else the model's own default from spec.post.params."""
+    value = options.get(name)
+    return spec.post.params[name] if value is None else value
+
+
+def _raw_head(outputs: Mapping[str, np.ndarray], spec: ModelSpec) -> np.ndarray:
+    """The raw head as (channels, anchors), whatever axes the runtime dropped."""
+    out = spec.outputs[0] if spec.outputs else None
+    if out is not None and out.name in outputs:
+        array = outputs[out.name]
+    elif len(outputs) == 1:
+        array = next(iter(outputs.values()))
+    else:
+        raise ValueError(f"{spec.id}: cannot tell which of the outputs {sorted(outputs)} is the detection head")
+    array = np.asarray(array, dtype=np.float32)
+    if out is not None:
+        array = array.reshape(out.shape)
+    return array.reshape(array.shape[-2], array.shape[-1])
+
+
+def postprocess(
+    outputs: Mapping[str, np.ndarray], context: dict[str, Any], spec: ModelSpec, options: Mapping[str, Any]
+) -> Detections:
+    """Decode (spec.post.decoder) → class-aware NMS → boxes back into original-image pixels."""
+    decoder = DECODERS.get(spec.post.decoder)
+    if decoder is None:
+        raise ValueError(f"{spec.id}: unknown detector decoder {spec.post.decoder!r}; known: {sorted(DECODERS)}")
+    conf, iou, max_det = (threshold(k, spec, options) for k in RUN_OPTIONS)
+    geo: Letterbox = context["letterbox"]
+    cand = decoder(_raw_head(outputs, spec), context["input_hw"], spec.post.params, float(conf))
+    kept = cand.take(nms(cand.boxes, cand.scores, float(iou), cand.classes, int(max_det)))
+    names = labels(spec.post.labels)
+    return Detections(
+        boxes=unletterbox_boxes(kept.boxes, geo),
+        scores=kept.scores,
+        class_ids=kept.classes,
+        names=tuple(names[c] if c < len(names) else str(c) for c in kept.classes),
+        image_shape=geo.orig_shape,
+    )
