@@ -542,16 +542,14 @@ def compress(
     manifest records the compression report and fidelity against the uncompressed model (task
     agreement and min cosine of the PyTorch outputs on the embedded photos).
     """
-    from zoo.compress.api import METHODS, _parse_options
     from zoo.compress.api import compress as run_compression
+    from zoo.compress.api import parse_options
 
     reg = registry or get_registry()
     spec = reg.get(name)
     task = reg.task(spec.task)
     opts = dict(options or {})
-    if method not in METHODS:
-        raise ConfigError(f"unknown compression method {method!r}; valid methods: {', '.join(METHODS)}")
-    _parse_options(METHODS[method], {k: v for k, v in opts.items() if k != "calibration"})  # fail before any work
+    parse_options(method, {k: v for k, v in opts.items() if k != "calibration"})  # fail before any work
     tag = method + "".join(f"-{k}{v}" for k, v in sorted(opts.items()) if k != "calibration")
     if method == "ptq" and "calibration" not in opts:
         opts["calibration"] = [task.preprocess(img, spec.pre)[0] for img in calibration_images()]
@@ -622,3 +620,28 @@ def verify_arm(
         extra = {**(card.extra if card else {}), "arm_parity": runs}
         update_card(spec, dtype, exp, cards_root, extra=extra)
     return results
+
+
+# -- int8 sensitivity --------------------------------------------------------------------------
+def int8_sensitivity(
+    name: str,
+    weights: str | None = None,
+    calib: str | Path | None = None,
+    method: str = "kl",
+    samples: int | None = 8,
+    registry: Registry | None = None,
+) -> list[dict[str, Any]]:
+    """Which layers lose most in int8: output cosine vs fp32 with only that layer quantized,
+    worst first. Calibrates on the task's own preprocessing, like the int8 export."""
+    from zoo.export.int8 import layer_sensitivity
+
+    reg = registry or get_registry()
+    spec = reg.get(name)
+    task = reg.task(spec.task)
+    fp32 = ensure_export(spec.id, "fp32", weights, registry=reg)
+    items, _ = calibration_source(calib)
+    inputs = [
+        {spec.input.name: task.preprocess(load_image(i) if isinstance(i, Path) else i, spec.pre)[0]} for i in items
+    ]
+    rows = layer_sensitivity(fp32.file("param"), fp32.file("bin"), inputs, method=method, limit=samples)
+    return [r.model_dump() for r in rows]

@@ -401,7 +401,7 @@ def _parse_kv(items: tuple[str, ...]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for item in items:
         if "=" not in item:
-            raise click.BadParameter(f"{item!r}: options are KEY=VALUE, e.g. -O amount=0.5")
+            raise click.BadParameter(f"{item!r}: options are KEY=VALUE, e.g. -O sparsity=0.5")
         key, value = item.split("=", 1)
         try:
             out[key.replace("-", "_")] = json.loads(value)
@@ -414,7 +414,7 @@ def _parse_kv(items: tuple[str, ...]) -> dict[str, Any]:
 @click.argument("name")
 @click.option("--method", required=True, help="prune, prune-channels, kmeans, ternary, binary, lowrank, ptq.")
 @click.option(
-    "-O", "--option", "options", multiple=True, help="Method option KEY=VALUE (repeatable), e.g. -O amount=0.5."
+    "-O", "--option", "options", multiple=True, help="Method option KEY=VALUE (repeatable), e.g. -O sparsity=0.5."
 )
 @click.option("--weights", help=_WEIGHTS_HELP)
 @click.option("--threads", default="1", show_default=True, help="Comma-separated thread counts to bench.")
@@ -572,6 +572,32 @@ def card_push(
 
     model = get_registry().get(name).id if "@" not in name else name
     click.echo(push_card(model, repo, dtype=dtype, artifacts=artifacts, cards_root=cards_root, private=private))
+
+
+@cli.command("sensitivity")
+@click.argument("name")
+@click.option("--weights", help=_WEIGHTS_HELP)
+@click.option(
+    "--calib", type=click.Path(path_type=Path), help="Calibration images (default: crops of the embedded photos)."
+)
+@click.option("--method", default="kl", show_default=True, type=click.Choice(["minmax", "kl", "aciq"]))
+@click.option(
+    "--samples", default=8, show_default=True, type=int, help="Calibration samples used (one forward each per layer)."
+)
+@click.option("--json", "as_json", is_flag=True)
+def sensitivity_cmd(
+    name: str, weights: str | None, calib: Path | None, method: str, samples: int, as_json: bool
+) -> None:
+    """int8 per-layer sensitivity: which layers to keep in float (zoo export --keep-float NAME)."""
+    from zoo import api
+
+    rows = api.int8_sensitivity(name, weights=weights, calib=calib, method=method, samples=samples)
+    if as_json:
+        _print_json(rows)
+        return
+    click.echo(f"{'layer':32} {'type':24} cosine vs fp32 (only this layer int8), worst first")
+    for r in rows:
+        click.echo(f"{r['name']:32} {r['type']:24} {r['cosine']:.6f}")
 
 
 def _progress_printer(console: Any, prefix: str) -> Any:

@@ -186,3 +186,59 @@ def test_arm_parity_of_resnet18_in_all_three_dtypes(tmp_path: Path, monkeypatch:
     assert fp16["cosine"] > 0.999 and fp16["argmax_agreement"] == 1.0  # ARM runs real fp16 arithmetic
     card = json.loads(next((tmp_path / "cards").glob("resnet18__int8__*/card.json")).read_text())
     assert card["extra"]["arm_parity"]["zoo-options"]["cpu"] == "cortex-a76"
+
+
+@pytest.mark.slow
+def test_int8_export_keep_float_sensitivity_and_bad_names(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    from zoo import registry
+    from zoo.cli import cli
+
+    monkeypatch.setenv("ZOO_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("ZOO_CARDS_DIR", str(tmp_path / "cards"))
+    registry.reset()
+    runner = CliRunner()
+    res = runner.invoke(
+        cli,
+        [
+            "export",
+            "resnet18",
+            "--weights",
+            "random",
+            "--dtype",
+            "int8",
+            "--method",
+            "kl",
+            "--keep-float",
+            "linear_21",
+            "--json",
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    m = json.loads(res.stdout)
+    assert m["ncnn_options"]["use_int8_inference"] is True and m["extra"]["calibration_count"] == 20
+    assert m["parity"]["agreement"]["top1_agreement"] >= 0.875 and m["parity"]["min_cosine"] > 0.99
+    int8_step = next(s for s in m["steps"] if s["step"] == "int8")
+    assert ["linear_21", "requested"] in [
+        list(k) if isinstance(k, list) else [k["name"], k["reason"]] for k in int8_step["meta"]["kept_float"]
+    ]
+    param = (Path(m["folder"]) / m["files"]["param"]).read_text()
+    assert "8=2" in param  # int8 convolutions in the .param, as ncnn2int8 writes them
+
+    res = runner.invoke(
+        cli, ["export", "resnet18", "--weights", "random", "--dtype", "int8", "--keep-float", "conv_99x"]
+    )
+    assert res.exit_code == 1 and "conv_99x" in res.stderr and "Traceback" not in res.stderr
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    res = runner.invoke(cli, ["export", "resnet18", "--weights", "random", "--dtype", "int8", "--calib", str(empty)])
+    assert res.exit_code == 1 and "contains no image files" in res.stderr
+
+    res = runner.invoke(
+        cli, ["sensitivity", "resnet18", "--weights", "random", "--samples", "2", "--method", "minmax", "--json"]
+    )
+    assert res.exit_code == 0, res.output
+    rows = json.loads(res.stdout)
+    assert len(rows) == 21 and rows == sorted(rows, key=lambda r: r["cosine"])
