@@ -33,3 +33,4 @@ test-fast: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check zoo plugins tests benchmarks
+	$(BIN)/mypy zoo
