@@ -65,11 +65,17 @@ def _protocol_stream() -> Any:
     return proto
 
 
-def _serve(proto: Any, call: Any) -> None:
+def _serve(proto: Any, call: Any, stages: Any) -> None:
+    """Answer {"cmd": "time", "n"} with n end-to-end times, {"cmd": "stages", "n"} with per-stage
+    medians in ms (``stages()`` returns one call's {stage: ms}), until {"cmd": "quit"}."""
     for line in sys.stdin:
         msg = json.loads(line)
         if msg["cmd"] == "quit":
             break
+        if msg["cmd"] == "stages":
+            runs = [stages() for _ in range(int(msg["n"]))]
+            proto.write(json.dumps({k: statistics.median(r[k] for r in runs) for k in runs[0]}) + "\n")
+            continue
         samples = []
         for _ in range(int(msg["n"])):
             t0 = time.perf_counter_ns()
@@ -190,6 +196,7 @@ def worker_ultralytics(job: dict[str, Any], proto: Any) -> None:
     net.load_param(str(param))
     net.load_model(str(param.with_suffix(".bin")))
     backend.net = net
+    torch.set_num_threads(threads)  # again: building the predictor may have changed it
     load_ms = (time.perf_counter() - t0) * 1e3
     result = model.predict(image, **kwargs)[0]
     opt = backend.net.opt
@@ -230,7 +237,12 @@ def worker_ultralytics(job: dict[str, Any], proto: Any) -> None:
     proto.write(json.dumps(info) + "\n")
     for _ in range(job["warmup"]):
         model.predict(image, **kwargs)
-    _serve(proto, lambda: model.predict(image, **kwargs))
+
+    def stages() -> dict[str, float]:
+        speed = model.predict(image, **kwargs)[0].speed  # Ultralytics' own per-stage timing, ms
+        return {"pre": speed["preprocess"], "ncnn": speed["inference"], "post": speed["postprocess"]}
+
+    _serve(proto, lambda: model.predict(image, **kwargs), stages)
 
 
 def worker_zoo(job: dict[str, Any], proto: Any) -> None:
@@ -276,7 +288,19 @@ def worker_zoo(job: dict[str, Any], proto: Any) -> None:
     proto.write(json.dumps(info) + "\n")
     for _ in range(job["warmup"]):
         pipeline(image, **accepted)
-    _serve(proto, lambda: pipeline(image, **accepted))
+
+    def stages() -> dict[str, float]:
+        t0 = time.perf_counter_ns()
+        rgb = load_image(image) if isinstance(image, str) else image
+        tensor, context = pipeline.task.preprocess(rgb, spec.pre)
+        t1 = time.perf_counter_ns()
+        outputs = pipeline.session.run({spec.input.name: tensor})
+        t2 = time.perf_counter_ns()
+        pipeline.task.postprocess(outputs, context, spec, {**pipeline.task.run_options, **accepted})
+        t3 = time.perf_counter_ns()
+        return {"pre": (t1 - t0) / 1e6, "ncnn": (t2 - t1) / 1e6, "post": (t3 - t2) / 1e6}
+
+    _serve(proto, lambda: pipeline(image, **accepted), stages)
 
 
 def worker_main(kind: str) -> None:
@@ -325,6 +349,10 @@ class Worker:
             raise SystemExit(f"{self.kind} worker exited ({self.proc.returncode}); log {self.log}:\n" + "\n".join(tail))
         data: dict[str, Any] = json.loads(line)
         return data
+
+    def stages(self, n: int) -> dict[str, float]:
+        self.send({"cmd": "stages", "n": n})
+        return self.receive()
 
     def time(self, n: int) -> list[int]:
         self.send({"cmd": "time", "n": n})
@@ -413,6 +441,7 @@ def run_threads(args: argparse.Namespace, weights: dict[str, Any], threads: int,
         wall = time.perf_counter() - wall0
         cpu1 = psutil.cpu_times()
         own = sum(w.cpu_seconds() for w in workers.values()) - own0
+        stages = {name: w.stages(args.stage_runs) for name, w in workers.items()} if args.stage_runs else {}
     finally:
         for w in workers.values():
             w.close()
@@ -422,6 +451,7 @@ def run_threads(args: argparse.Namespace, weights: dict[str, Any], threads: int,
     return {
         "threads": threads,
         "stats": stats,
+        "stages_ms": stages,
         "ratio": stats["ultralytics"]["median_ms"] / stats["zoo"]["median_ms"],
         "round_ratio_median": statistics.median(round_ratios),
         "other_cpu_load": other_load,
@@ -465,6 +495,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=15, help="alternating rounds (default 15)")
     parser.add_argument("--per-round", type=int, default=2, help="timed calls per pipeline per round (default 2)")
     parser.add_argument("--warmup", type=int, default=3, help="untimed calls per pipeline before timing (default 3)")
+    parser.add_argument(
+        "--stage-runs", type=int, default=6, help="calls per pipeline for the pre/ncnn/post breakdown (0: skip)"
+    )
     parser.add_argument("--image", type=Path, default=DEFAULT_IMAGE, help="a real photo (default zoo's astronaut.jpg)")
     parser.add_argument("--from-file", action="store_true", help="pass the image path, so decoding is timed too")
     parser.add_argument(
@@ -540,6 +573,11 @@ def main(argv: list[str] | None = None) -> int:
                 f"  {name:<12} median {s['median_ms']:8.1f} ms   p90 {s['p90_ms']:8.1f}   min {s['min_ms']:8.1f}   "
                 f"mean {s['mean_ms']:8.1f}   runs {s['runs']}   load {res['infos'][name]['load_ms']:.0f} ms   "
                 f"detections {res['n_detections'][name]}"
+            )
+        for name, st in res["stages_ms"].items():
+            print(
+                f"  {name:<12} stages, median of {args.stage_runs} (after the timed runs): pre {st['pre']:.1f} ms, "
+                f"ncnn {st['ncnn']:.1f} ms, post {st['post']:.1f} ms"
             )
         print(
             f"  ratio (ultralytics median / zoo median): {res['ratio']:.2f}x   "
