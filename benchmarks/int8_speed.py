@@ -154,7 +154,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--method", default="kl", choices=["minmax", "kl", "aciq"])
     ap.add_argument("--calib", type=int, default=32, help="calibration crops")
-    ap.add_argument("--eval", type=int, default=24, help="evaluation crops (>= 20)")
+    ap.add_argument("--eval", type=int, default=24, help="evaluation crops (>= 20; at most 4 per photo, 36)")
     ap.add_argument("--rounds", type=int, default=40, help="timed rounds per configuration")
     ap.add_argument("--warmup", type=int, default=5)
     ap.add_argument("--keep-float", nargs="*", default=[], help="ncnn layer names left float")

@@ -278,6 +278,15 @@ def test_report_is_json_and_round_trips(tiny, photos16, tmp_path: Path) -> None:
     assert Int8Report.model_validate_json(report.model_dump_json()) == report
 
 
+def test_calibration_may_be_a_one_shot_generator(tiny, photos16, tmp_path: Path) -> None:
+    """kl reads the samples twice (absmax, then histograms): a generator must still work."""
+    from_list = quantize_ncnn(*tiny, photos16, tmp_path / "a.param", tmp_path / "a.bin", "kl")
+    from_gen = quantize_ncnn(*tiny, (s for s in photos16), tmp_path / "b.param", tmp_path / "b.bin", "kl")
+    assert from_gen.calibration_count == 16
+    assert from_gen.layers == from_list.layers
+    assert (tmp_path / "a.bin").read_bytes() == (tmp_path / "b.bin").read_bytes()
+
+
 def test_layer_sensitivity_is_sorted_worst_first(tiny, photos16) -> None:
     result = layer_sensitivity(*tiny, photos16, method="kl", limit=8)
     assert sorted(r.name for r in result) == ["conv0", "dw0", "fc"]
