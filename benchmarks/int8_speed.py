@@ -159,6 +159,7 @@ def main() -> None:
     ap.add_argument("--warmup", type=int, default=5)
     ap.add_argument("--keep-float", nargs="*", default=[], help="ncnn layer names left float")
     ap.add_argument("--save", type=Path, help="copy the fp32 and int8 ncnn files to this folder")
+    ap.add_argument("--models", type=Path, help="time the files a --save run left, no rebuild")
     ap.add_argument("--json", type=Path, help="also write the results here")
     args = ap.parse_args()
 
@@ -167,7 +168,7 @@ def main() -> None:
     if str(REPO) not in sys.path:  # run from a checkout without `pip install -e .`
         sys.path.insert(0, str(REPO))
     from zoo.export.calibrate import fp32_option, load_net, to_ncnn_inputs
-    from zoo.export.int8 import cosine, int8_option, quantize_ncnn, run_outputs
+    from zoo.export.int8 import Int8Report, cosine, int8_option, quantize_ncnn, run_outputs
 
     images = photos()
     calib = calibration_set(images, args.calib)
@@ -175,14 +176,23 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="zoo-int8-bench-") as tmp_name:
         tmp = Path(tmp_name)
         t0 = time.perf_counter()
-        param, bin_ = build_resnet18(tmp, calib)
-        t1 = time.perf_counter()
-        report = quantize_ncnn(param, bin_, calib, tmp / "int8.param", tmp / "int8.bin", args.method, args.keep_float)
+        if args.models:  # reuse what --save wrote: time again without rebuilding
+            tmp = args.models
+            param, bin_ = tmp / "resnet18.ncnn.param", tmp / "resnet18.ncnn.bin"
+            t1 = time.perf_counter()
+            report = Int8Report.model_validate_json((tmp / "int8.report.json").read_text())
+        else:
+            param, bin_ = build_resnet18(tmp, calib)
+            t1 = time.perf_counter()
+            report = quantize_ncnn(
+                param, bin_, calib, tmp / "int8.param", tmp / "int8.bin", args.method, args.keep_float
+            )
         t2 = time.perf_counter()
         if args.save:
             args.save.mkdir(parents=True, exist_ok=True)
             for f in (param, bin_, tmp / "int8.param", tmp / "int8.bin"):
                 shutil.copy(f, args.save / f.name)
+            (args.save / "int8.report.json").write_text(report.model_dump_json(indent=2))
 
         # Fidelity, fp16 off on both sides.
         ref = load_net(param, bin_, fp32_option(ncnn))
