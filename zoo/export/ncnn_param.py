@@ -104,9 +104,7 @@ def parse_param(text: str, source: str = "<param>") -> NcnnParam:
             raise InputError(f"{source}:{lineno}: malformed layer line {line!r}") from None
         blobs_end = 4 + nbottom + ntop
         if len(tokens) < blobs_end:
-            raise InputError(
-                f"{source}:{lineno}: layer {name!r} lists fewer blobs than it declares"
-            )
+            raise InputError(f"{source}:{lineno}: layer {name!r} lists fewer blobs than it declares")
         params: dict[int, str] = {}
         for token in tokens[blobs_end:]:
             key, sep, value = token.partition("=")
