@@ -4,6 +4,12 @@
         [--threads 1,2] [--rounds 15] [--per-round 2] [--warmup 3] [--image zoo/data/images/astronaut.jpg] \
         [--workdir /tmp/zoo-vs-ultralytics] [--from-file] [--json out.json]
 
+The Ultralytics venv (about 7 min and 5.5 GB here; torch comes from this machine's wheel store):
+
+    python3 -m venv /tmp/ultra-venv
+    /tmp/ultra-venv/bin/pip install torch==2.14.1 torchvision==0.29.1 ultralytics
+    /tmp/ultra-venv/bin/pip install pnnx==20260526 ncnn   # what ultralytics' exporter pins; else it pip-installs them itself
+
 Two environments, because Ultralytics' predict needs torchvision, which needs torch 2.14.1, and
 zoo's .venv pins torch 2.13.0 (docs/FACTS): the Ultralytics half runs under ``--ultralytics-python``
 (or ``$ULTRALYTICS_PYTHON``), a separate venv with ultralytics, torch 2.14.1, torchvision 0.29.1,
