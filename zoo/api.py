@@ -497,6 +497,16 @@ def bench(
     return cards
 
 
+def find_or_new_card(spec: ModelSpec, dtype: str, cards_root: Path | None = None) -> ModelCard:
+    """This host's card for ``spec``/``dtype``, or a new empty one (not saved)."""
+    from zoo.bench.host import probe
+
+    hardware = probe()
+    return find_card(spec.id, dtype, hardware, cards_root) or ModelCard(
+        model=spec.id, task=spec.task, hardware=hardware, input_resolution=spec.input.resolution, dtype=dtype
+    )
+
+
 def update_card(
     spec: ModelSpec,
     dtype: str,
@@ -505,12 +515,7 @@ def update_card(
     **fields: Any,
 ) -> ModelCard:
     """Set fields (accuracy, ARM parity...) on this host's card for ``spec``/``dtype``, creating it if needed."""
-    from zoo.bench.host import probe
-
-    hardware = probe()
-    card = find_card(spec.id, dtype, hardware, cards_root) or ModelCard(
-        model=spec.id, task=spec.task, hardware=hardware, input_resolution=spec.input.resolution, dtype=dtype
-    )
+    card = find_or_new_card(spec, dtype, cards_root)
     if exp is not None and card.params is None:
         m = exp.manifest
         card.params, card.macs, card.weights, card.parity = m.params, m.macs, m.weights, m.parity
@@ -597,7 +602,6 @@ def verify_arm(
     ``ncnn_defaults`` also with ncnn's defaults (what a plain ncnn program on the Pi runs: fp16
     arithmetic on a Cortex-A76, several times slower to emulate).
     """
-    from zoo.bench.host import probe
     from zoo.verify.arm import verify_arm as run_verify
 
     reg = registry or get_registry()
@@ -616,8 +620,7 @@ def verify_arm(
             parity = run_verify(exp.file("param"), exp.file("bin"), inputs, options=options, cpu=cpu)
             runs[label] = parity.model_dump(mode="json")
         results[dtype] = runs
-        card = find_card(spec.id, dtype, probe(), cards_root)
-        extra = {**(card.extra if card else {}), "arm_parity": runs}
+        extra = {**find_or_new_card(spec, dtype, cards_root).extra, "arm_parity": runs}
         update_card(spec, dtype, exp, cards_root, extra=extra)
     return results
 

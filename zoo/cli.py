@@ -477,6 +477,12 @@ def compress_cmd(
 @click.option("--weights", help=_WEIGHTS_HELP)
 @click.option("--threads", default=1, show_default=True, type=int)
 @click.option("--limit", type=int, help="Only the first N images.")
+@click.option(
+    "--conf", default=0.001, show_default=True, type=float, help="Score threshold (COCO convention: very low)."
+)
+@click.option("--iou", default=0.6, show_default=True, type=float, help="NMS IoU threshold.")
+@click.option("--results", "results_file", type=click.Path(path_type=Path), help="Also write COCO results JSON here.")
+@click.option("--dataset-name", help="Name recorded in the card (default: the folder name).")
 @click.option("--cards", "cards_root", type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True)
 def eval_cmd(
@@ -486,28 +492,47 @@ def eval_cmd(
     weights: str | None,
     threads: int,
     limit: int | None,
+    conf: float,
+    iou: float,
+    results_file: Path | None,
+    dataset_name: str | None,
     cards_root: Path | None,
     as_json: bool,
 ) -> None:
-    """Accuracy on a labelled dataset, written into the model's card."""
+    """COCO mAP@[.5:.95] and mAP@.5 on a labelled dataset, written into the model's card."""
     from zoo import api
     from zoo.eval.api import evaluate
     from zoo.registry import get_registry
 
     report = evaluate(
-        name, data, dtype=dtype, weights=weights, threads=threads, limit=limit, allow_random=weights == "random"
+        name,
+        data,
+        dtype=dtype,
+        weights=weights,
+        threads=threads,
+        limit=limit,
+        conf=conf,
+        iou=iou,
+        dataset_name=dataset_name,
+        results_file=results_file,
+        allow_random=weights == "random",
     )
     spec = get_registry().get(name)
     exp = api.ensure_export(spec.id, dtype, weights)
     fields: dict[str, Any] = {"accuracy": report.metrics, "accuracy_reason": None}
     if exp.manifest.weights.random:
         fields["accuracy_reason"] = "random weights: the metric is measured but not meaningful"
+    card = api.find_or_new_card(spec, dtype, cards_root)
+    eval_facts = {
+        k: getattr(report, k) for k in ("library", "n_images", "n_detections", "conf", "iou", "category_scheme")
+    }
+    fields["extra"] = {**card.extra, "eval": eval_facts}
     card = api.update_card(spec, dtype, exp, cards_root, **fields)
     if as_json:
         _print_json({"report": report.model_dump(mode="json"), "card": str(card.path(cards_root))})
         return
     for metric in report.metrics:
-        click.echo(f"{metric.name}: {metric.value:.4f} ({metric.dataset}, n={metric.n})")
+        click.echo(f"{metric.name}: {metric.value:.4f} ({metric.dataset}/{metric.split}, n={metric.n})")
     click.echo(f"card: {card.path(cards_root)}")
 
 
