@@ -131,6 +131,16 @@ def _build_yolox_s(weights: str | None) -> Any:
     return model
 
 
+def _random_yolox_input_scale(model: Any) -> None:
+    """YOLOX takes 0..255 pixels: scale the random stem by 1/255 so activations stay O(1), as the
+    other random models' do (otherwise logits reach ±400, every score saturates at 1.0 and NMS
+    ties make parity meaningless)."""
+    import torch
+
+    with torch.no_grad():
+        model.backbone.backbone.stem.conv.conv.weight.mul_(1 / 255)
+
+
 def _build_fcos(weights: str | None) -> Any:
     from zoo.checkpoints import load_state_dict, load_strict
     from zoo_detector.nets.fcos import fcos_resnet50_fpn, upgrade_fpn_keys
@@ -161,4 +171,6 @@ def build_model(spec: ModelSpec, weights: str | None) -> Any:
     model = builder(weights)
     if weights is None:
         randomize(model, seed=0)
+        if spec.id == "yolox-s":
+            _random_yolox_input_scale(model)
     return model.eval()
