@@ -173,8 +173,13 @@ def test_cached_root_is_returned_without_rebuilding(
 
     monkeypatch.setattr(arm, "_build_root", never)
     assert arm.ensure_arm_root(tmp_path) == target
-    monkeypatch.setenv("ZOO_CACHE", str(tmp_path))
+    monkeypatch.setenv("ZOO_ARM_CACHE", str(tmp_path))
     assert arm.ensure_arm_root() == target
+    # $ZOO_CACHE (a per-test folder in the suite) does not move the machine-wide root
+    monkeypatch.delenv("ZOO_ARM_CACHE")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    monkeypatch.setenv("ZOO_CACHE", str(tmp_path))
+    assert arm._zoo_cache_dir() == tmp_path / "xdg" / "zoo"
     assert arm.ArmRoot.open(target).path == target
 
 

@@ -305,8 +305,8 @@ def _build_root(tmp: Path, ncnn_version: str) -> ArmRoot:
 def ensure_arm_root(cache_dir: Path | None = None) -> Path:
     """The ARM root for this environment's ncnn version, built once under the zoo cache.
 
-    ``<cache>/arm64-root/<ncnn version>``, where the cache is ``$ZOO_CACHE`` (else
-    ``~/.cache/zoo``). It is built in a temporary sibling folder and renamed into place only once
+    ``<cache>/arm64-root/<ncnn version>``, where the cache is ``$ZOO_ARM_CACHE`` (else
+    ``$XDG_CACHE_HOME/zoo`` or ``~/.cache/zoo``; never ``$ZOO_CACHE``, see ``_zoo_cache_dir``). It is built in a temporary sibling folder and renamed into place only once
     its emulated Python has imported ncnn and numpy, so a failed or interrupted setup never leaves
     a half root. Needs qemu-user and Debian's arm64 package lists
     (``scripts/setup-arm-emulation.sh`` provides both).

@@ -131,3 +131,13 @@ def test_restricted_loader_refuses_non_checkpoints(tmp_path: Path) -> None:
     bad.write_bytes(b"not a zip")
     with pytest.raises(CheckpointError, match="zip-format"):
         restricted_load(bad)
+
+
+def test_restricted_unpickler_reads_python2_names(tmp_path: Path) -> None:
+    # torch.save's default protocol 2 writes builtins as ``__builtin__.X`` (Ultralytics' modules
+    # carry a ``_non_persistent_buffers_set``); those must map to the real builtins, not placeholders
+    path = tmp_path / "p2.pt"
+    torch.save({"s": {1, 2}, "f": frozenset({3}), "t": torch.ones(2)}, path, pickle_protocol=2)
+    obj = restricted_load(path)
+    assert obj["s"] == {1, 2} and isinstance(obj["s"], set)
+    assert obj["f"] == frozenset({3}) and torch.equal(obj["t"], torch.ones(2))
