@@ -255,8 +255,9 @@ def check_parity(spec: ModelSpec, task: TaskDef, model: Any, files: dict[str, Pa
         mean_abs += float(diff.mean()) / len(images)
         denom = float(np.linalg.norm(a) * np.linalg.norm(b)) or 1.0
         min_cos = min(min_cos, float(a @ b) / denom)
-        ref_results.append(task.postprocess(ref, context, spec, {}))
-        got_results.append(task.postprocess({n: got[n].reshape(ref[n].shape) for n in names}, context, spec, {}))
+        opts = dict(task.parity_options)
+        ref_results.append(task.postprocess(ref, context, spec, opts))
+        got_results.append(task.postprocess({n: got[n].reshape(ref[n].shape) for n in names}, context, spec, opts))
     session.close()
     return Parity(
         reference="pytorch fp32, same weights",

@@ -204,7 +204,7 @@ class ModelCard(Data):
             if self.parity:
                 comments.append(
                     f"parity max abs diff {self.parity.max_abs_diff:.2g}"
-                    + "".join(f", {k} {v:.0%}" for k, v in self.parity.agreement.items())
+                    + "".join(f", {k} {_fmt_agreement(k, v)}" for k, v in self.parity.agreement.items())
                 )
             out.append(
                 {
@@ -328,3 +328,14 @@ Artifacts:
 {chr(10).join(f"- `{a.file}` sha256 `{a.sha256}` ({a.size} bytes)" for a in card.artifacts) or "- none recorded"}
 """
     return str(HFCard.from_template(data, template_str="---\n{{ card_data }}\n---\n" + body))
+
+
+def _fmt_agreement(key: str, value: float) -> str:
+    """Agreement figures are fractions (shown as %), except differences, mAPs and counts."""
+    if "diff" in key:
+        return f"{value:.2g}"
+    if "map" in key:
+        return f"{value:.3f}"
+    if key.endswith(("boxes", "count")) or value > 1:
+        return f"{value:g}"
+    return f"{value:.0%}"

@@ -49,3 +49,7 @@ class TaskDef:
     draw: Draw | None = None
     run_options: Mapping[str, Any] = field(default_factory=dict)
     """Options ``zoo run`` accepts for this task, with defaults (e.g. {'top_k': 5})."""
+    parity_options: Mapping[str, Any] = field(default_factory=dict)
+    """Postprocess options for the parity check (PyTorch vs ncnn results), e.g. a detector's
+    COCO-eval threshold {'conf': 0.001}: at a deployment threshold a random-weights model yields no
+    boxes, and an agreement over nothing says nothing."""

@@ -208,12 +208,31 @@ def _det(boxes: list[list[float]], scores: list[float], classes: list[int]) -> D
 def test_agreement() -> None:
     ref = [_det([[0, 0, 10, 10], [20, 20, 30, 30]], [0.9, 0.8], [1, 2]), _det([], [], [])]
     same = agreement(ref, ref)
-    assert same == {"box_match": 1.0, "box_match_reverse": 1.0, "mean_iou": 1.0, "max_score_diff": 0.0}
+    assert same == {"box_match": 1.0, "box_match_reverse": 1.0, "mean_iou": 1.0, "max_score_diff": 0.0,
+                    "reference_boxes": 2.0, "map_vs_reference": 1.0}
     cand = [_det([[0, 0, 10, 11], [20, 20, 30, 30], [50, 50, 60, 60]], [0.85, 0.8, 0.5], [1, 3, 1]), _det([], [], [])]
     got = agreement(ref, cand)
     assert got["box_match"] == 0.5  # the second box changed class
     assert got["box_match_reverse"] == pytest.approx(1 / 3)
     assert got["mean_iou"] == pytest.approx(10 / 11, rel=1e-5)
     assert got["max_score_diff"] == pytest.approx(0.05, abs=1e-6)
+    # class 2's only box became class 3: class 2 scores 0; class 1 keeps its box (IoU 10/11)
+    assert got["map_vs_reference"] == pytest.approx(0.45, abs=1e-3)  # class 1: AP 0.9 (IoU 10/11 < .95)
     assert agreement([_det([], [], [])], [_det([], [], [])])["box_match"] == 1.0
     assert agreement([], []) == {}
+
+
+@pytest.mark.parametrize("hw", [(480, 640), (640, 480), (1, 1), (3, 4000), (2000, 3000), (333, 517), (640, 640)])
+def test_ncnn_letterbox_blob_matches_the_numpy_reference(hw: tuple[int, int]) -> None:
+    from zoo_detector.letterbox import letterbox_blob
+
+    img = _image(*hw, seed=sum(hw))
+    ref, geo = letterbox(img, (640, 640))
+    blob, geo2 = letterbox_blob(img, (640, 640), scale=1.0)
+    assert geo2 == geo and blob.shape == (3, 640, 640) and blob.dtype == np.float32
+    diff = np.abs(blob - ref.transpose(2, 0, 1).astype(np.float32))
+    # OpenCV-style fixed-point bilinear (ncnn) vs float bilinear (numpy): at most one grey level
+    assert diff.max() <= 1.0 and diff.mean() < 0.5
+    bgr, _ = letterbox_blob(img[::-1, ::-1], (640, 640), bgr=True, scale=1.0)  # non-contiguous input
+    ref_bgr, _ = letterbox(np.ascontiguousarray(img[::-1, ::-1]), (640, 640))
+    assert np.abs(bgr - ref_bgr[..., ::-1].transpose(2, 0, 1)).max() <= 1.0

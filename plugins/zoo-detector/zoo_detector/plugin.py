@@ -99,6 +99,9 @@ def register_tasks(register: Callable[[TaskDef], None]) -> None:
             draw=result.draw,  # type: ignore[arg-type]
             # None = the model's own default (spec.post.params); Pipeline drops None user values.
             run_options={"conf": None, "iou": None, "max_det": None},
+            # Parity compares boxes at a threshold below COCO-eval's 0.001: random weights keep the
+            # Ultralytics class prior (scores about 1e-4), and would otherwise give no boxes at all.
+            parity_options={"conf": 1e-4},
         )
     )
 

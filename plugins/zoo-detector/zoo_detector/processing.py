@@ -11,7 +11,7 @@ import numpy as np
 
 from zoo.specs import ModelSpec, PreSpec
 from zoo_detector.decode import DECODERS
-from zoo_detector.letterbox import Letterbox, letterbox, unletterbox_boxes
+from zoo_detector.letterbox import Letterbox, letterbox_blob, unletterbox_boxes
 from zoo_detector.nms import nms
 from zoo_detector.result import Detections
 
@@ -24,15 +24,9 @@ def preprocess(image: np.ndarray, pre: PreSpec) -> tuple[np.ndarray, dict[str, A
         raise ValueError(f"detector preprocessing does letterbox only, not {pre.kind!r}")
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
         raise ValueError(f"expected an RGB uint8 H×W×3 image, got {image.dtype} {image.shape}")
-    canvas, geo = letterbox(image, pre.size, pre.pad_value)
-    if pre.channel_order == "BGR":
-        canvas = canvas[..., ::-1]
-    x = canvas.astype(np.float32)
-    if pre.scale != 1.0:
-        x *= np.float32(pre.scale)
-    if any(pre.mean) or any(s != 1.0 for s in pre.std):
-        x = (x - np.asarray(pre.mean, np.float32)) / np.asarray(pre.std, np.float32)
-    return np.ascontiguousarray(x.transpose(2, 0, 1)[None]), {"letterbox": geo, "input_hw": tuple(pre.size)}
+    x, geo = letterbox_blob(image, pre.size, pre.pad_value, bgr=pre.channel_order == "BGR", scale=pre.scale,
+                            mean=pre.mean, std=pre.std)
+    return x[None], {"letterbox": geo, "input_hw": tuple(pre.size)}
 
 
 @lru_cache(maxsize=4)

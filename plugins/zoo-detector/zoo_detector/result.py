@@ -80,7 +80,11 @@ def agreement(reference: list[Detections], candidate: list[Detections], iou_thre
 
     box_match: fraction of reference boxes with a same-class candidate box at IoU ≥ 0.5;
     box_match_reverse: the same from the candidate side (extra boxes lower it);
-    mean_iou: mean IoU of those best matches; max_score_diff: largest score difference in a match.
+    mean_iou: mean IoU of those best matches; max_score_diff: largest score difference in a match;
+    reference_boxes: how many reference boxes there were (0 makes the rest vacuous);
+    map_vs_reference: COCO mAP@[.5:.95] of the candidate's boxes scored against the reference's
+    ``MAP_GT_TOP`` best per image as ground truth (``zoo.eval``; left out when no COCO scorer is
+    installed): the int8 card's "mAP of int8 detections against fp32 detections".
     With no reference boxes at all, box_match is 1.0 (nothing to miss).
     """
     if not reference:
@@ -109,4 +113,30 @@ def agreement(reference: list[Detections], candidate: list[Detections], iou_thre
         "box_match_reverse": matched_rev / total_rev if total_rev else float(total == 0),
         "mean_iou": float(all_ious.mean()) if all_ious.size else float(total == 0 and total_rev == 0),
         "max_score_diff": score_diff,
-    }
+        "reference_boxes": float(total),
+    } | _map_vs_reference(reference, candidate)
+
+
+MAP_GT_TOP = 20
+"""Reference boxes per image taken as ground truth for ``map_vs_reference``: the confident ones a
+user sees, not the long tail a low parity threshold lets through (that tail reorders under any
+perturbation and would only add noise)."""
+
+
+def _map_vs_reference(reference: list[Detections], candidate: list[Detections]) -> dict[str, float]:
+    from zoo.errors import MissingDependencyError
+
+    try:
+        from zoo.eval.api import detections_agreement_map
+
+        top = [_top(r, MAP_GT_TOP) for r in reference]
+        return {"map_vs_reference": detections_agreement_map(top, candidate)}
+    except (ImportError, MissingDependencyError):
+        return {}
+
+
+def _top(d: Detections, k: int) -> Detections:
+    order = np.argsort(-d.scores, kind="stable")[:k]
+    names = tuple(d.names[i] for i in order) if d.names else ()
+    return Detections(boxes=d.boxes[order], scores=d.scores[order], class_ids=d.class_ids[order], names=names,
+                      image_shape=d.image_shape)
