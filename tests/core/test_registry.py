@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import zoo_classifier.plugin as classifier
 
+import zoo_classifier.plugin as classifier
 from zoo.errors import ConfigError, PluginError, UnknownModelError, UnknownTaskError
 from zoo.registry import default_registry_path, load_registry_file
 

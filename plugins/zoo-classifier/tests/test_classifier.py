@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from zoo_classifier import processing
 from zoo_classifier.plugin import IMAGENET_PRE
 
@@ -61,9 +62,8 @@ def test_agreement() -> None:
 
 def test_resnet18_counts_come_out_of_the_model() -> None:
     torch = pytest.importorskip("torch")
-    from zoo_classifier import resnet
-
     from zoo.bench.count import count_macs, count_params
+    from zoo_classifier import resnet
 
     model = resnet.resnet18().eval()
     assert count_params(model) == 11_689_512
@@ -73,10 +73,9 @@ def test_resnet18_counts_come_out_of_the_model() -> None:
 
 def test_torchvision_checkpoint_loads_strictly_and_wrong_variant_fails(tmp_path: Path) -> None:
     torch = pytest.importorskip("torch")
-    from zoo_classifier import resnet
-
     from zoo.errors import CheckpointError
     from zoo.registry import get_registry
+    from zoo_classifier import resnet
 
     reg = get_registry()
     r34 = tmp_path / "resnet34.pth"

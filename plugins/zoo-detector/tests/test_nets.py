@@ -52,7 +52,7 @@ def test_raw_head_shapes_follow_the_grid(models: dict[str, torch.nn.Module], nam
 
 def test_random_weights_are_deterministic_and_input_dependent(models: dict[str, torch.nn.Module]) -> None:
     again = plugin.build_model(spec=SPECS["yolox-s"], weights=None)
-    for a, b in zip(models["yolox-s"].state_dict().values(), again.state_dict().values()):
+    for a, b in zip(models["yolox-s"].state_dict().values(), again.state_dict().values(), strict=True):
         assert torch.equal(a, b)
     gen = torch.Generator().manual_seed(1)
     x1, x2 = torch.rand(1, 3, 64, 64, generator=gen), torch.rand(1, 3, 64, 64, generator=gen)

@@ -30,7 +30,7 @@ class Detections:
             "detections": [
                 {"label": n, "class_id": int(c), "score": round(float(s), 5),
                  "box": [round(float(v), 2) for v in b]}
-                for b, s, c, n in zip(self.boxes, self.scores, self.class_ids, self.names)
+                for b, s, c, n in zip(self.boxes, self.scores, self.class_ids, self.names, strict=False)
             ],
         }
 
@@ -39,7 +39,7 @@ class Detections:
             return "no detections"
         return "\n".join(
             f"{s:6.1%}  {n:<16} [{b[0]:.0f}, {b[1]:.0f}, {b[2]:.0f}, {b[3]:.0f}]"
-            for b, s, n in zip(self.boxes, self.scores, self.names)
+            for b, s, n in zip(self.boxes, self.scores, self.names, strict=False)
         )
 
 
@@ -62,7 +62,7 @@ def draw(image: np.ndarray, result: Detections) -> np.ndarray:
         font = ImageFont.load_default(size=max(10, min(canvas.size) // 40))
     except TypeError:  # Pillow < 10.1 has one fixed-size default font
         font = ImageFont.load_default()
-    for box, score, cid, name in zip(result.boxes, result.scores, result.class_ids, result.names):
+    for box, score, cid, name in zip(result.boxes, result.scores, result.class_ids, result.names, strict=False):
         colour = _colour(int(cid))
         x1, y1, x2, y2 = (float(v) for v in box)
         pen.rectangle((x1, y1, max(x1, x2), max(y1, y2)), outline=colour, width=width)
@@ -92,7 +92,7 @@ def agreement(reference: list[Detections], candidate: list[Detections], iou_thre
     matched = total = matched_rev = total_rev = 0
     ious: list[np.ndarray] = []
     score_diff = 0.0
-    for ref, cand in zip(reference, candidate):
+    for ref, cand in zip(reference, candidate, strict=True):
         total += len(ref)
         total_rev += len(cand)
         if not len(ref) or not len(cand):

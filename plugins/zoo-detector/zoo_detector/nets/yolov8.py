@@ -101,12 +101,12 @@ class Detect(nn.Module):
     def bias_init(self, strides: tuple[int, ...], image_size: int = 640) -> None:
         """Ultralytics' prior: box logits 1, class logits log(5 / nc / (640 / s)^2)."""
         with torch.no_grad():
-            for a, b, s in zip(self.cv2, self.cv3, strides):
+            for a, b, s in zip(self.cv2, self.cv3, strides, strict=True):
                 a[-1].bias.fill_(1.0)
                 b[-1].bias.fill_(math.log(5 / self.nc / (image_size / s) ** 2))
 
     def forward(self, xs: list[torch.Tensor]) -> torch.Tensor:
-        outs = [torch.cat((box(x), cls(x)), 1).flatten(2) for x, box, cls in zip(xs, self.cv2, self.cv3)]
+        outs = [torch.cat((box(x), cls(x)), 1).flatten(2) for x, box, cls in zip(xs, self.cv2, self.cv3, strict=True)]
         return torch.cat(outs, 2)
 
 
@@ -164,11 +164,8 @@ class YOLOv8(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         saved: dict[int, torch.Tensor] = {}
-        for i, (layer, src) in enumerate(zip(self.model, self.sources)):
-            if isinstance(src, list):
-                x = layer([x if j == -1 else saved[j] for j in src])
-            else:
-                x = layer(x)
+        for i, (layer, src) in enumerate(zip(self.model, self.sources, strict=True)):
+            x = layer([x if j == -1 else saved[j] for j in src]) if isinstance(src, list) else layer(x)
             if i in self.save:
                 saved[i] = x
         return x
