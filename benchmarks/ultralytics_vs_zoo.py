@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/ultralytics_vs_zoo.py --ultralytics-python /tmp/ultra-venv/bin/python \
         [--threads 1,2] [--rounds 15] [--per-round 2] [--warmup 3] [--image zoo/data/images/astronaut.jpg] \
-        [--workdir /tmp/zoo-vs-ultralytics] [--from-file] [--json out.json]
+        [--workdir /tmp/zoo-vs-ultralytics] [--from-file] [--zoo-dtype fp32|int8] [--json out.json]
 
 The Ultralytics venv (about 7 min and 5.5 GB here; torch comes from this machine's wheel store):
 
@@ -262,7 +262,7 @@ def worker_zoo(job: dict[str, Any], proto: Any) -> None:
     from zoo.images import load_image
 
     t0 = time.perf_counter()
-    pipeline = api.load("yolov8n", dtype="fp32", weights=job["checkpoint"], threads=threads)
+    pipeline = api.load("yolov8n", dtype=job["zoo_dtype"], weights=job["checkpoint"], threads=threads)
     load_ms = (time.perf_counter() - t0) * 1e3
     image: Any = job["image"] if job["from_file"] else load_image(job["image"])  # RGB uint8
     kwargs = {"conf": job["conf"], "iou": job["iou"], "max_det": job["max_det"]}
@@ -280,7 +280,8 @@ def worker_zoo(job: dict[str, Any], proto: Any) -> None:
         "threads": {"ncnn": threads},
         "ncnn_options": dict(m.ncnn_options) if m else {},
         "pre": f"{spec.pre.kind} to {list(spec.pre.size)} (pad {spec.pre.pad_value}), {spec.pre.channel_order}, "
-        f"scale {spec.pre.scale:.6g}, mean {list(spec.pre.mean)}, std {list(spec.pre.std)}, in numpy",
+        f"scale {spec.pre.scale:.6g}, mean {list(spec.pre.mean)}, std {list(spec.pre.std)}, "
+        "ncnn from_pixels_resize + copy_make_border + substract_mean_normalize",
         "post": f"decoder {spec.post.decoder} {json.dumps(spec.post.params)}; call options {json.dumps(accepted)}; "
         f"task defaults {json.dumps(dict(pipeline.task.run_options))}",
         "export": {"dir": str(pipeline.export.folder) if pipeline.export else None, "recipe": m.recipe if m else None},
@@ -416,6 +417,7 @@ def run_threads(args: argparse.Namespace, weights: dict[str, Any], threads: int,
         "threads": threads,
         "image": str(args.image),
         "from_file": args.from_file,
+        "zoo_dtype": args.zoo_dtype,
         "conf": args.conf,
         "iou": args.iou,
         "max_det": args.max_det,
@@ -511,6 +513,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--iou", type=float, default=0.7, help="NMS IoU, both sides (Ultralytics' default)")
     parser.add_argument("--max-det", type=int, default=300)
+    parser.add_argument(
+        "--zoo-dtype",
+        default="fp32",
+        choices=("fp32", "fp16", "int8"),
+        help="zoo's side (default fp32, the like-for-like comparison; int8 shows what zoo adds, Ultralytics "
+        "ships no ncnn int8; Ultralytics' side is always its own ncnn export)",
+    )
     parser.add_argument("--imgsz", type=int, default=640)
     parser.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR, help="checkpoint, exports and worker logs")
     parser.add_argument("--fresh", action="store_true", help="remake the checkpoint and Ultralytics' export")
@@ -542,7 +551,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"image: {args.image} ({'path: decode timed' if args.from_file else 'decoded once, array passed'})")
     print(
         f"threads: {thread_counts}; {args.rounds} rounds x {args.per_round} calls per pipeline, alternating, "
-        f"after {args.warmup} warm-up calls; conf {args.conf}, iou {args.iou}, max_det {args.max_det}, imgsz {args.imgsz}"
+        f"after {args.warmup} warm-up calls; conf {args.conf}, iou {args.iou}, max_det {args.max_det}, imgsz {args.imgsz}; "
+        f"zoo dtype {args.zoo_dtype}"
     )
     weights = make_weights(args, env)
     print(

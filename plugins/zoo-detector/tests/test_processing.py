@@ -236,3 +236,14 @@ def test_ncnn_letterbox_blob_matches_the_numpy_reference(hw: tuple[int, int]) ->
     bgr, _ = letterbox_blob(img[::-1, ::-1], (640, 640), bgr=True, scale=1.0)  # non-contiguous input
     ref_bgr, _ = letterbox(np.ascontiguousarray(img[::-1, ::-1]), (640, 640))
     assert np.abs(bgr - ref_bgr[..., ::-1].transpose(2, 0, 1)).max() <= 1.0
+
+
+def test_division_free_iou_test_matches_box_iou() -> None:
+    from zoo_detector.nms import iou_above
+
+    rng = np.random.default_rng(3)
+    xy = rng.uniform(0, 600, (300, 2)).astype(np.float32)
+    boxes = np.concatenate([xy, xy + rng.uniform(0, 80, (300, 2)).astype(np.float32)], 1)
+    boxes[:5, 2:] = boxes[:5, :2]  # degenerate boxes: zero area, never above any threshold
+    for t in (0.3, 0.45, 0.7):
+        np.testing.assert_array_equal(iou_above(boxes, t), box_iou(boxes, boxes) > t)
