@@ -65,3 +65,28 @@ def test_evaluate_yolov8n_random_weights_end_to_end(tmp_path, monkeypatch, yolov
         assert detections_agreement_map(ref, ref) == pytest.approx(1.0, abs=0.01)  # a pipeline agrees with itself
     finally:
         pipeline.close()
+
+
+def test_zoo_eval_cli_writes_the_card_and_rejects_bad_annotations(tmp_path, monkeypatch, yolov8n_registered):
+    from click.testing import CliRunner
+
+    from zoo.cli import cli
+
+    monkeypatch.setenv("ZOO_CACHE", str(tmp_path / "cache"))
+    data = _photo_coco(tmp_path / "photos")
+    cards = tmp_path / "cards"
+    args = ["eval", "yolov8n", "--data", str(data), "--weights", "random", "--limit", "2", "--cards", str(cards)]
+    result = CliRunner().invoke(cli, [*args, "--json"])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert [m["name"] for m in out["report"]["metrics"]] == ["mAP@[.5:.95]", "mAP@.5"]
+    card = json.loads((Path(out["card"]) / "card.json").read_text())
+    assert [m["name"] for m in card["accuracy"]] == ["mAP@[.5:.95]", "mAP@.5"]
+    assert card["accuracy"][0]["dataset"] == "photos" and card["accuracy"][0]["n"] == 2
+    assert card["extra"]["eval"]["n_images"] == 2 and "random weights" in card["accuracy_reason"]
+
+    (data / "annotations" / "instances_val2017.json").write_text("{not json")
+    bad = CliRunner().invoke(cli, args)
+    assert bad.exit_code != 0
+    assert "instances_val2017.json" in bad.output and "Traceback" not in bad.output
+    assert len(bad.output.strip().splitlines()) == 1, bad.output
