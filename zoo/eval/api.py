@@ -174,7 +174,9 @@ def detections_agreement_map(ref: Sequence[Any], cand: Sequence[Any]) -> float:
     (e.g. 0.25) as ``ref`` and the candidate's at a low one (e.g. 0.001) as ``cand``. Classes are
     the detectors' own labels. As in COCO, only classes present in ``ref`` are averaged: a
     candidate class the reference never saw is not penalised. No reference boxes at all: 1.0 when
-    the candidate has none either, else 0.0.
+    the candidate has none either, else 0.0. Zero-area boxes (clipped flat at the image edge) are
+    left out on both sides: IoU with them is 0, so COCO would count each as a miss (reference) or
+    a false positive (candidate) even when the two sets are identical.
     """
     if len(ref) != len(cand):
         raise InputError(
@@ -190,6 +192,8 @@ def detections_agreement_map(ref: Sequence[Any], cand: Sequence[Any]) -> float:
         images.append({"id": image_id, "file_name": f"{image_id}", "width": width, "height": height})
         for (x1, y1, x2, y2), c in zip(boxes.tolist(), classes.tolist(), strict=True):
             w, h = max(x2 - x1, 0.0), max(y2 - y1, 0.0)
+            if w * h <= 0:
+                continue  # a zero-area box (clipped flat at the image edge) has IoU 0 with anything
             annotations.append(
                 {
                     "id": len(annotations) + 1,
@@ -218,6 +222,9 @@ def detections_agreement_map(ref: Sequence[Any], cand: Sequence[Any]) -> float:
         "categories": [{"id": cid, "name": str(cid - 1)} for cid in categories.category_ids],
     }
     results = [
-        entry for image_id, d in enumerate(cand, start=1) for entry in detections_to_coco(image_id, d, categories)
+        entry
+        for image_id, d in enumerate(cand, start=1)
+        for entry in detections_to_coco(image_id, d, categories)
+        if entry["bbox"][2] * entry["bbox"][3] > 0
     ]
     return coco_map(ground_truth, results).map

@@ -220,6 +220,10 @@ def test_agreement() -> None:
     assert got["map_vs_reference"] == pytest.approx(0.45, abs=1e-3)  # class 1: AP 0.9 (IoU 10/11 < .95)
     assert agreement([_det([], [], [])], [_det([], [], [])])["box_match"] == 1.0
     assert agreement([], []) == {}
+    # a box clipped flat at the image edge matches nothing, not even itself: left out on both sides
+    flat = [_det([[0, 0, 10, 10], [5, 0, 9, 0]], [0.9, 0.95], [1, 1])]
+    assert agreement(flat, flat) == {"box_match": 1.0, "box_match_reverse": 1.0, "mean_iou": 1.0,
+                                     "max_score_diff": 0.0, "reference_boxes": 1.0, "map_vs_reference": 1.0}
 
 
 @pytest.mark.parametrize("hw", [(480, 640), (640, 480), (1, 1), (3, 4000), (2000, 3000), (333, 517), (640, 640)])

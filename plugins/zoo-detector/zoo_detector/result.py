@@ -81,10 +81,12 @@ def agreement(reference: list[Detections], candidate: list[Detections], iou_thre
     box_match: fraction of reference boxes with a same-class candidate box at IoU ≥ 0.5;
     box_match_reverse: the same from the candidate side (extra boxes lower it);
     mean_iou: mean IoU of those best matches; max_score_diff: largest score difference in a match;
-    reference_boxes: how many reference boxes there were (0 makes the rest vacuous);
+    reference_boxes: how many reference boxes there were (0 makes the rest vacuous; zero-area
+    boxes, which match nothing, not counted anywhere);
     map_vs_reference: COCO mAP@[.5:.95] of the candidate's boxes scored against the reference's
-    ``MAP_GT_TOP`` best per image as ground truth (``zoo.eval``; left out when no COCO scorer is
-    installed): the int8 card's "mAP of int8 detections against fp32 detections".
+    ``MAP_GT_TOP`` best per image as ground truth, per image then averaged (``zoo.eval``; left out
+    when no COCO scorer is installed or no reference boxes exist): the int8 card's "mAP of int8
+    detections against fp32 detections".
     With no reference boxes at all, box_match is 1.0 (nothing to miss).
     """
     if not reference:
@@ -93,6 +95,7 @@ def agreement(reference: list[Detections], candidate: list[Detections], iou_thre
     ious: list[np.ndarray] = []
     score_diff = 0.0
     for ref, cand in zip(reference, candidate, strict=True):
+        ref, cand = _drop_flat(ref), _drop_flat(cand)
         total += len(ref)
         total_rev += len(cand)
         if not len(ref) or not len(cand):
@@ -129,10 +132,28 @@ def _map_vs_reference(reference: list[Detections], candidate: list[Detections]) 
     try:
         from zoo.eval.api import detections_agreement_map
 
-        top = [_top(r, MAP_GT_TOP) for r in reference]
-        return {"map_vs_reference": detections_agreement_map(top, candidate)}
+        # image by image, then the mean: pooling images would rank one image's long tail against
+        # another's confident boxes, and scores are only comparable within an image
+        per_image = [
+            detections_agreement_map([_top(r, MAP_GT_TOP)], [c])
+            for r, c in zip(reference, candidate, strict=True)
+            if len(r)
+        ]
+        return {"map_vs_reference": float(np.mean(per_image))} if per_image else {}
     except (ImportError, MissingDependencyError):
         return {}
+
+
+def _drop_flat(d: Detections) -> Detections:
+    """Without zero-area boxes (clipped flat at the image edge): IoU with them is 0 even against
+    an identical box, so they would count as unmatched in any comparison."""
+    flat = ((d.boxes[:, 2] - d.boxes[:, 0]) <= 0) | ((d.boxes[:, 3] - d.boxes[:, 1]) <= 0)
+    if not flat.any():
+        return d
+    keep = np.flatnonzero(~flat)
+    names = tuple(d.names[i] for i in keep) if d.names else ()
+    return Detections(boxes=d.boxes[keep], scores=d.scores[keep], class_ids=d.class_ids[keep], names=names,
+                      image_shape=d.image_shape)
 
 
 def _top(d: Detections, k: int) -> Detections:
