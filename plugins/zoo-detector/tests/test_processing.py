@@ -251,3 +251,19 @@ def test_division_free_iou_test_matches_box_iou() -> None:
     boxes[:5, 2:] = boxes[:5, :2]  # degenerate boxes: zero area, never above any threshold
     for t in (0.3, 0.45, 0.7):
         np.testing.assert_array_equal(iou_above(boxes, t), box_iou(boxes, boxes) > t)
+
+
+def test_exact_score_ties_break_by_anchor_whatever_the_threshold() -> None:
+    # letterbox padding gives identical logits at many anchors: the boxes kept above a high
+    # threshold must be the same whether the candidates were cut at that threshold or far below
+    spec = _yolov8n()
+    rng = np.random.default_rng(5)
+    raw = rng.normal(0, 1, (144, 8400)).astype(np.float32)
+    raw[64:] -= 6.0
+    raw[64 + 7, rng.choice(8400, 600, replace=False)] = 0.0  # 600 anchors tied at score 0.5 for class 7
+    _, ctx = processing.preprocess(_image(640, 640), spec.pre)
+    high = processing.postprocess({"out0": raw[None]}, ctx, spec, {"conf": 0.4, "iou": 0.45, "max_det": 300})
+    low = processing.postprocess({"out0": raw[None]}, ctx, spec, {"conf": 0.001, "iou": 0.45, "max_det": 300})
+    sel = low.scores >= 0.4
+    assert len(high) > 10 and np.all(high.scores == np.float32(0.5))
+    np.testing.assert_array_equal(low.boxes[sel], high.boxes)

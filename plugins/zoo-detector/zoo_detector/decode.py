@@ -163,10 +163,15 @@ def decode_fcos(raw: np.ndarray, input_hw: tuple[int, int], params: Mapping[str,
 
 
 def _top(values: np.ndarray, index: np.ndarray, k: int) -> np.ndarray:
-    """The (at most) k entries of ``index`` with the largest ``values[index]``, in any order."""
+    """The (at most) k entries of ``index`` with the largest ``values[index]``, in ``index`` order.
+
+    Keeping the original (anchor) order matters: NMS sorts by score stably, so exact score ties
+    (common: letterbox padding gives identical logits at many anchors) are then broken by anchor,
+    the same way whatever the threshold, instead of by argpartition's arbitrary order.
+    """
     if index.size <= k:
         return index
-    return index[np.argpartition(-values[index], k - 1)[:k]]
+    return np.sort(index[np.argpartition(-values[index], k - 1)[:k]])
 
 
 Decoder = Callable[[np.ndarray, tuple[int, int], Mapping[str, Any], float], Candidates]
