@@ -28,6 +28,24 @@ def _energy(meters: dict[str, Any]) -> tuple[Any, str | None]:
     return None, "; ".join(reasons) or "no power meter registered"
 
 
+def peak_rss_kb() -> float:
+    """This process's peak resident set size, in KiB.
+
+    Linux: ``VmHWM`` from /proc/self/status, the high-water mark of the current address space.
+    Not ``ru_maxrss``: Linux carries it across exec, so a worker forked from a parent that had
+    torch loaded would report the parent's peak, not its own. Elsewhere ``ru_maxrss`` (bytes on
+    macOS)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return float(line.split()[1])
+    except OSError:
+        pass
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 1024.0 if sys.platform == "darwin" else float(peak)
+
+
 def run(job: dict[str, Any]) -> dict[str, Any]:
     from zoo.bench.host import LoadMonitor
     from zoo.bench.timing import time_calls
@@ -68,7 +86,7 @@ def run(job: dict[str, Any]) -> dict[str, Any]:
         runs = job["runs"] or max(10, min(len(samples.ns), 50))
         pipeline_ns = time_calls(full, runs=runs, warmup=2).ns
 
-    rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    rss_kb = peak_rss_kb()
     return {
         "samples_ns": samples.ns,
         "pipeline_ns": pipeline_ns,
