@@ -306,14 +306,14 @@ def render_hf_readme(card: ModelCard) -> str:
     parity = (
         f"max |Δ| {card.parity.max_abs_diff:.3g}, min cosine {card.parity.min_cosine:.6f} over "
         f"{card.parity.n_inputs} inputs ({card.parity.inputs}); "
-        + ", ".join(f"{k} {v:.1%}" for k, v in card.parity.agreement.items())
+        + ", ".join(f"{k} {_fmt_agreement(k, v)}" for k, v in card.parity.agreement.items())
         if card.parity
         else (card.parity_reason or "not measured")
     )
     body = f"""
 # {card.model} ({card.dtype}, ncnn) on {card.hardware.name}
 
-Measured by [zoo](https://github.com/) with `zoo bench {card.model} --dtype {card.dtype}`.
+Measured by zoo with `zoo bench {card.model} --dtype {card.dtype}`.
 
 {table}
 

@@ -93,3 +93,12 @@ def test_broken_card_is_one_clear_error(tmp_path: Path) -> None:
     bad.write_text('{"model": 3}')
     with pytest.raises(ConfigError, match=r"card.json: key"):
         load_cards(tmp_path)
+
+
+def test_agreement_figures_are_formatted_by_kind() -> None:
+    from zoo.card import _fmt_agreement
+
+    assert _fmt_agreement("top1_agreement", 0.917) == "92%"
+    assert _fmt_agreement("reference_boxes", 150.0) == "150"
+    assert _fmt_agreement("map_vs_reference", 0.5434) == "0.543"
+    assert _fmt_agreement("max_score_diff", 1.8e-05) == "1.8e-05"
