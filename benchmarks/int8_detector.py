@@ -164,9 +164,26 @@ def _latency(session: Any, x: np.ndarray, name: str, rounds: int) -> list[float]
     return out
 
 
+def _coco_map(pipeline: Any, held: Path) -> dict[str, float]:
+    """COCO mAP of ``pipeline`` (an export folder's, so the int8 method is the one asked for)
+    against the held-out ground truth, through zoo.eval's dataset reader and scorer."""
+    from zoo.eval.coco import coco_map, detections_to_coco, load_coco
+    from zoo.images import load_image
+
+    data = load_coco(held)
+    results = [
+        entry
+        for image in data.images
+        for entry in detections_to_coco(image.id, pipeline(load_image(image.path), conf=0.001, iou=0.6),
+                                        data.categories)
+    ]
+    scored = coco_map(data.ground_truth, results)
+    return {"mAP@[.5:.95]": scored.map, "mAP@.5": scored.map50}
+
+
 def zoo_side(args: argparse.Namespace, checkpoint: str, data: Path) -> dict[str, Any]:
     from zoo import api
-    from zoo.eval.api import detections_agreement_map, evaluate
+    from zoo.eval.api import detections_agreement_map
     from zoo.images import load_image
     from zoo.runtime.ncnn_session import NcnnSession
 
@@ -178,14 +195,18 @@ def zoo_side(args: argparse.Namespace, checkpoint: str, data: Path) -> dict[str,
     for p in calib:
         shutil.copy(p, calib_dir / p.name)
     t0 = time.perf_counter()
+    shutil.rmtree(args.workdir / "ncnn-fp32", ignore_errors=True)
     fp32 = api.export("yolov8n", "fp32", weights=checkpoint, out_dir=args.workdir / "ncnn-fp32")
-    int8 = api.export("yolov8n", "int8", weights=checkpoint, out_dir=args.workdir / "ncnn-int8", calib=calib_dir)
+    int8_dir = args.workdir / f"ncnn-int8-{args.method or 'default'}"
+    shutil.rmtree(int8_dir, ignore_errors=True)
+    int8 = api.export("yolov8n", "int8", weights=checkpoint, out_dir=int8_dir, calib=calib_dir, method=args.method)
     export_s = time.perf_counter() - t0
     acc = {}
     for dtype in ("fp32", "int8"):
-        report = evaluate("yolov8n", held, dtype=dtype, weights=checkpoint, conf=0.001, iou=0.6,
-                          dataset_name="synthetic-shapes-heldout")
-        acc[dtype] = {m.name: m.value for m in report.metrics}
+        pipe = api.load("yolov8n", artifacts=(fp32 if dtype == "fp32" else int8).folder)
+        scores = _coco_map(pipe, held)
+        pipe.close()
+        acc[dtype] = scores
     pf = api.load("yolov8n", artifacts=fp32.folder)
     pq = api.load("yolov8n", artifacts=int8.folder)
     images = [load_image(p) for p in sorted((held / "val2017").glob("*.jpg"))]
@@ -233,6 +254,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--train", type=int, default=320, help="synthetic training images")
     ap.add_argument("--eval", type=int, default=48, help="held-out images")
     ap.add_argument("--calib", type=int, default=32, help="int8 calibration images (from the training set)")
+    ap.add_argument("--method", choices=("minmax", "kl", "aciq"), help="int8 ranges (default: yolov8n's own)")
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--rounds", type=int, default=20, help="interleaved latency rounds")
     ap.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR)

@@ -116,7 +116,7 @@ def export(
     weights: str | None = None,
     out_dir: str | Path | None = None,
     calib: str | Path | None = None,
-    method: str = "kl",
+    method: str | None = None,
     keep_float: Sequence[str] = (),
     parity: bool = True,
     offline: bool = False,
@@ -136,6 +136,7 @@ def export(
 
     reg = registry or get_registry()
     spec = reg.get(name)
+    method = method or spec.int8_method
     reason = spec.unsupported_reason(dtype)
     if reason:
         raise ConfigError(reason)
@@ -276,7 +277,7 @@ def ensure_export(
     dtype: str,
     weights: str | None,
     calib: str | Path | None = None,
-    method: str = "kl",
+    method: str | None = None,
     offline: bool = False,
     registry: Registry | None = None,
     progress: Progress | None = None,
@@ -284,6 +285,7 @@ def ensure_export(
     """The cached export for these weights and dtype, exporting it first if there is none."""
     reg = registry or get_registry()
     spec = reg.get(name)
+    method = method or spec.int8_method
     _, winfo = resolve_weights(spec, weights, offline)
     folder = default_export_dir(spec, dtype, winfo, f"-{method}" if dtype == "int8" else "")
     if (folder / MANIFEST).is_file() and calib is None:
@@ -631,7 +633,7 @@ def int8_sensitivity(
     name: str,
     weights: str | None = None,
     calib: str | Path | None = None,
-    method: str = "kl",
+    method: str | None = None,
     samples: int | None = 8,
     registry: Registry | None = None,
 ) -> list[dict[str, Any]]:
@@ -647,5 +649,7 @@ def int8_sensitivity(
     inputs = [
         {spec.input.name: task.preprocess(load_image(i) if isinstance(i, Path) else i, spec.pre)[0]} for i in items
     ]
-    rows = layer_sensitivity(fp32.file("param"), fp32.file("bin"), inputs, method=method, limit=samples)
+    rows = layer_sensitivity(
+        fp32.file("param"), fp32.file("bin"), inputs, method=method or spec.int8_method, limit=samples
+    )
     return [r.model_dump() for r in rows]

@@ -129,7 +129,9 @@ def info(name: str, as_json: bool) -> None:
     c.print(f"post: {spec['post']}")
     for dtype, state in data["dtypes"].items():
         recipe = spec["recipes"].get(dtype)
-        c.print(f"  {dtype}: {state}" + (f" — {' → '.join(recipe['steps'])}" if recipe else ""))
+        opts = (recipe.get("options") if recipe else None) or {}
+        extra = f" (calibration: {(opts.get('int8') or {}).get('method', 'kl')})" if dtype == "int8" and recipe else ""
+        c.print(f"  {dtype}: {state}" + (f" — {' → '.join(recipe['steps'])}{extra}" if recipe else ""))
     c.print(f"cards: {len(data['cards'])}")
 
 
@@ -234,10 +236,8 @@ _WEIGHTS_HELP = "Checkpoint PATH, or 'random' (latency only; the card says so). 
 @click.option("--calib", type=click.Path(path_type=Path), help="int8: folder of calibration images.")
 @click.option(
     "--method",
-    default="kl",
-    show_default=True,
     type=click.Choice(["minmax", "kl", "aciq"]),
-    help="int8 activation ranges.",
+    help="int8 activation ranges (default: the model's own, see `zoo info`; kl unless its recipe says).",
 )
 @click.option("--keep-float", multiple=True, help="int8: ncnn layer name to keep in float (repeatable).")
 @click.option("--no-parity", is_flag=True, help="Skip the PyTorch-vs-ncnn parity check.")
@@ -249,7 +249,7 @@ def export(
     weights: str | None,
     out_dir: Path | None,
     calib: Path | None,
-    method: str,
+    method: str | None,
     keep_float: tuple[str, ...],
     no_parity: bool,
     offline: bool,
@@ -605,13 +605,15 @@ def card_push(
 @click.option(
     "--calib", type=click.Path(path_type=Path), help="Calibration images (default: crops of the embedded photos)."
 )
-@click.option("--method", default="kl", show_default=True, type=click.Choice(["minmax", "kl", "aciq"]))
+@click.option(
+    "--method", type=click.Choice(["minmax", "kl", "aciq"]), help="Activation ranges (default: the model's own)."
+)
 @click.option(
     "--samples", default=8, show_default=True, type=int, help="Calibration samples used (one forward each per layer)."
 )
 @click.option("--json", "as_json", is_flag=True)
 def sensitivity_cmd(
-    name: str, weights: str | None, calib: Path | None, method: str, samples: int, as_json: bool
+    name: str, weights: str | None, calib: Path | None, method: str | None, samples: int, as_json: bool
 ) -> None:
     """int8 per-layer sensitivity: which layers to keep in float (zoo export --keep-float NAME)."""
     from zoo import api

@@ -162,6 +162,15 @@ class ModelSpec(Frozen):
             return f"{self.id} has no {dtype} export recipe"
         return None
 
+    @property
+    def int8_method(self) -> str:
+        """The int8 calibration method this model defaults to: its int8 recipe's
+        ``options['int8']['method']``, else 'kl'. (KL suits ReLU classifiers; SiLU detectors keep
+        more of their accuracy with min-max ranges: see docs/architecture.md.)"""
+        recipe = self.recipes.get("int8")
+        method = (recipe.options.get("int8") or {}).get("method") if recipe else None
+        return str(method or "kl")
+
     def with_overlay(self, overlay: dict[str, Any]) -> ModelSpec:
         """A validated copy with ``overlay`` merged over this spec (one level deep for dict fields)."""
         data = self.model_dump()

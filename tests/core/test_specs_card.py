@@ -102,3 +102,15 @@ def test_agreement_figures_are_formatted_by_kind() -> None:
     assert _fmt_agreement("reference_boxes", 150.0) == "150"
     assert _fmt_agreement("map_vs_reference", 0.5434) == "0.543"
     assert _fmt_agreement("max_score_diff", 1.8e-05) == "1.8e-05"
+
+
+def test_int8_method_comes_from_the_int8_recipe() -> None:
+    from zoo.specs import ExportRecipe, ModelSpec, PostSpec, PreSpec, TensorSpec, default_recipes
+
+    base = {"id": "m", "task": "t", "inputs": (TensorSpec(name="in0", shape=(1, 3, 8, 8)),),
+            "pre": PreSpec(kind="resize", size=(8, 8)), "post": PostSpec(decoder="topk")}
+    assert ModelSpec(**base).int8_method == "kl"
+    recipes = default_recipes() | {"int8": ExportRecipe(steps=("trace", "pnnx", "int8"),
+                                                       options={"int8": {"method": "minmax"}})}
+    assert ModelSpec(**base, recipes=recipes).int8_method == "minmax"
+    assert ModelSpec(**base, recipes={"fp32": default_recipes()["fp32"]}).int8_method == "kl"

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from zoo import hookimpl
-from zoo.specs import ModelSpec, PostSpec, PreSpec, TensorSpec
+from zoo.specs import ExportRecipe, ModelSpec, PostSpec, PreSpec, TensorSpec, default_recipes
 from zoo.tasks import TaskDef
 from zoo_detector import processing, result
 
@@ -17,6 +17,20 @@ FCOS_SIZE = (640, 640)
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def _minmax_int8_recipes() -> dict[str, ExportRecipe]:
+    """The default chain, with int8 activation ranges by min-max instead of KL.
+
+    Measured (benchmarks/int8_detector.py: a yolov8n that Ultralytics trains here on synthetic
+    shapes, 48 held-out images): int8 boxes scored against fp32 boxes reach mAP 0.905 with
+    min-max, 0.695 with ACIQ and 0.537 with KL. KL clips the long positive tails of SiLU
+    activations, which carry the large logits that separate a confident box from the rest.
+    YOLOX shares the SiLU/CSP design. (resnet18, ReLU, keeps KL: 92% vs 83% top-1 agreement.)
+    """
+    recipes = default_recipes()
+    recipes["int8"] = ExportRecipe(steps=recipes["int8"].steps, options={"int8": {"method": "minmax"}})
+    return recipes
 
 
 def _anchors(size: tuple[int, int], strides: tuple[int, ...]) -> int:
@@ -38,6 +52,7 @@ def _yolov8n() -> ModelSpec:
         post=PostSpec(decoder="yolov8", labels="coco",
                       params={"conf": 0.25, "iou": 0.45, "max_det": 300, "strides": list(strides), "reg_max": 16,
                               "max_candidates": 1000}),
+        recipes=_minmax_int8_recipes(),
         notes="Raw head out0 = 64 DFL logits (4 sides × 16 bins) + 80 class logits per anchor; decoded in numpy.",
     )
 
@@ -58,6 +73,7 @@ def _yolox_s() -> ModelSpec:
         post=PostSpec(decoder="yolox", labels="coco",
                       params={"conf": 0.25, "iou": 0.45, "max_det": 300, "strides": list(strides),
                               "max_candidates": 1000}),
+        recipes=_minmax_int8_recipes(),
         notes="Raw head out0 = dx, dy, log w, log h, objectness logit, 80 class logits per anchor. "
         "Letterbox is centred; Megvii pads bottom/right only (same scale, boxes map back either way).",
     )
