@@ -34,6 +34,12 @@ class Detections:
             ],
         }
 
+    def take(self, index: np.ndarray) -> Detections:
+        """The detections at ``index`` (in that order), same image."""
+        names = tuple(self.names[i] for i in index) if self.names else ()
+        return Detections(boxes=self.boxes[index], scores=self.scores[index], class_ids=self.class_ids[index],
+                          names=names, image_shape=self.image_shape)
+
     def summary(self) -> str:
         if not len(self):
             return "no detections"
@@ -150,14 +156,8 @@ def _drop_flat(d: Detections) -> Detections:
     flat = ((d.boxes[:, 2] - d.boxes[:, 0]) <= 0) | ((d.boxes[:, 3] - d.boxes[:, 1]) <= 0)
     if not flat.any():
         return d
-    keep = np.flatnonzero(~flat)
-    names = tuple(d.names[i] for i in keep) if d.names else ()
-    return Detections(boxes=d.boxes[keep], scores=d.scores[keep], class_ids=d.class_ids[keep], names=names,
-                      image_shape=d.image_shape)
+    return d.take(np.flatnonzero(~flat))
 
 
 def _top(d: Detections, k: int) -> Detections:
-    order = np.argsort(-d.scores, kind="stable")[:k]
-    names = tuple(d.names[i] for i in order) if d.names else ()
-    return Detections(boxes=d.boxes[order], scores=d.scores[order], class_ids=d.class_ids[order], names=names,
-                      image_shape=d.image_shape)
+    return d.take(np.argsort(-d.scores, kind="stable")[:k])
