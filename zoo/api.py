@@ -42,6 +42,7 @@ def info(name: str, registry: Registry | None = None) -> dict[str, Any]:
     return {
         "spec": spec.model_dump(mode="json"),
         "dtypes": {d: spec.unsupported_reason(d) or "supported" for d in DTYPES},
+        "int8_method": spec.int8_method,
         "cards": [c.model_dump(mode="json") for c in cards],
     }
 

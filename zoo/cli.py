@@ -129,8 +129,7 @@ def info(name: str, as_json: bool) -> None:
     c.print(f"post: {spec['post']}")
     for dtype, state in data["dtypes"].items():
         recipe = spec["recipes"].get(dtype)
-        opts = (recipe.get("options") if recipe else None) or {}
-        extra = f" (calibration: {(opts.get('int8') or {}).get('method', 'kl')})" if dtype == "int8" and recipe else ""
+        extra = f" (calibration: {data['int8_method']})" if dtype == "int8" and recipe else ""
         c.print(f"  {dtype}: {state}" + (f" — {' → '.join(recipe['steps'])}{extra}" if recipe else ""))
     c.print(f"cards: {len(data['cards'])}")
 
