@@ -167,6 +167,10 @@ def evaluate(
     )
 
 
+def _areas(boxes: np.ndarray) -> np.ndarray:
+    return (boxes[:, 2] - boxes[:, 0]).clip(0) * (boxes[:, 3] - boxes[:, 1]).clip(0)
+
+
 def detections_agreement_map(ref: Sequence[Any], cand: Sequence[Any]) -> float:
     """mAP@[.5:.95] of ``cand`` scored against ``ref`` taken as ground truth, image by image.
 
@@ -205,7 +209,7 @@ def detections_agreement_map(ref: Sequence[Any], cand: Sequence[Any]) -> float:
                 }
             )
             labels.add(int(c))
-    n_cand = sum(len(detection_arrays(c)[1]) for c in cand)
+    n_cand = sum(int(np.count_nonzero(_areas(detection_arrays(c)[0]) > 0)) for c in cand)
     if not annotations:
         return 1.0 if n_cand == 0 else 0.0
     labels |= {int(c) for d in cand for c in detection_arrays(d)[2].tolist() if c >= 0}
