@@ -86,3 +86,18 @@ def list_images(folder: str | Path) -> list[Path]:
     if not found:
         raise InputError(f"{folder}: contains no image files (.jpg, .png, .bmp, .webp...)")
     return found
+
+
+def as_image(item: object) -> np.ndarray:
+    """What an image predictor was given, as RGB uint8 H×W×3: an array as it is, a frame's image
+    (``zoo.media.Frame``), or a path read with ``load_image``."""
+    if isinstance(item, np.ndarray):
+        if item.ndim != 3 or item.shape[2] != 3 or item.dtype != np.uint8:
+            raise InputError(f"expected an RGB uint8 H×W×3 image, got {item.dtype} {item.shape}")
+        return item
+    image = getattr(item, "image", None)
+    if isinstance(image, np.ndarray):
+        return as_image(image)
+    if isinstance(item, (str, Path)):
+        return load_image(item)
+    raise InputError(f"expected an image (array, frame or path), got {type(item).__name__}")
