@@ -125,7 +125,21 @@ JOB = textwrap.dedent(
             return None
         return len(frames) / (time.perf_counter() - t)
 
+    def decode_naive(path):
+        # PyAV as its README shows it: a new swscale context per frame
+        n = 0
+        t = time.perf_counter()
+        with av.open(path) as container:
+            stream = container.streams.video[0]
+            stream.codec_context.thread_count = 1
+            for frame in container.decode(stream):
+                frame.to_ndarray(format="rgb24")
+                n += 1
+        return n / (time.perf_counter() - t)
+
     job = json.loads(sys.argv[2])
+    if lib == "av":
+        result["decode_480p_t1_to_ndarray"] = decode_naive(job["clips"]["480p"])
     for name, path in job["clips"].items():
         for threads in (1, 0):
             fps, n = decode(path, threads)

@@ -341,15 +341,17 @@ def test_video_rotation_metadata_is_applied(tmp_path: Path, rotation: int, turn:
     ],
 )
 def test_undecodable_videos_are_one_line(
-    tmp_path: Path, name: str, make: Callable[[Path], object], needle: str
+    tmp_path: Path, name: str, make: Callable[[Path], object], needle: str, capfd: pytest.CaptureFixture[str]
 ) -> None:
     pytest.importorskip("av")
     path = tmp_path / name
     make(path)
+    capfd.readouterr()
     with pytest.raises(InputError) as err:
         open_source(path)
     text = one_line(err)
     assert needle in text and name in text
+    assert capfd.readouterr().err == ""  # FFmpeg's own log stays quiet: the error is the one line
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="camera devices are /dev/videoN on Linux")
@@ -483,3 +485,22 @@ def test_sink_never_overwrites_the_source_image(tmp_path: Path) -> None:
         open_sink(path, like=open_source(path))
     assert "source image itself" in one_line(err)
     assert np.array_equal(load_image(path), scene(0))
+
+
+def test_streaming_a_video_keeps_memory_flat(tmp_path: Path) -> None:
+    """300 frames of 640x480 are 276 MB decoded; streaming them must hold about one at a time."""
+    import psutil
+
+    clip = write_video(tmp_path / "long.avi", 300, codec="mpeg4", size=(480, 640))
+    process = psutil.Process()
+    list(open_source(clip, max_frames=3))  # warm up: codec tables, allocator arenas
+    before = peak = process.memory_info().rss
+    with open_source(clip) as src:
+        assert src.length == 300
+        last = -1
+        for frame in src:
+            peak = max(peak, process.memory_info().rss)
+            last = frame.index
+        assert last == 299
+    grown_mb = (peak - before) / 2**20
+    assert grown_mb < 60, f"RSS grew {grown_mb:.0f} MB while streaming (all frames would be 276 MB)"
