@@ -133,17 +133,29 @@ class Source:
 class ImageFilesSource(Source):
     """Image files decoded one by one, in order (kinds image, folder, glob)."""
 
-    def __init__(self, kind: SourceKind, paths: list[Path], description: str, root: Path | None) -> None:
+    def __init__(
+        self,
+        kind: SourceKind,
+        paths: list[Path],
+        description: str,
+        root: Path | None,
+        first: np.ndarray | None = None,
+    ) -> None:
         self.kind = kind
         self.paths = paths
         self.length = len(paths)
         self.fps = None
         self.description = description
         self.root = root
+        self._first = first  # a single image, decoded once at open to refuse a bad file early
 
     def __iter__(self) -> Iterator[Frame]:
         for index, path in enumerate(self.paths):
-            yield Frame(image=load_image(path), index=index, name=str(path), time_s=None)
+            if index == 0 and self._first is not None:
+                image, self._first = self._first, None
+            else:
+                image = load_image(path)
+            yield Frame(image=image, index=index, name=str(path), time_s=None)
 
 
 class AVSource(Source):
@@ -305,6 +317,38 @@ def _open_camera(index: int, max_frames: int | None) -> AVSource:
     return AVSource("camera", label, opener, max_frames, f"camera {index} ({file})")
 
 
+def _single_image(path: Path) -> ImageFilesSource:
+    image = load_image(path)
+    h, w = image.shape[:2]
+    return ImageFilesSource("image", [path], f"image {path} ({w}x{h})", root=path.parent, first=image)
+
+
+def _sniff(path: Path, max_frames: int | None) -> Source:
+    """A file whose suffix says neither image nor video (``.jfif``, ``.mts``, none): an image if
+    Pillow identifies it, else a video if FFmpeg opens it (when the video extra is installed)."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path):
+            pass
+    except (UnidentifiedImageError, OSError):
+        pass  # not an image: try it as a video below
+    except Image.DecompressionBombError:
+        return _single_image(path)  # an image, refused by load_image with its own line
+    else:
+        return _single_image(path)
+    try:
+        import av  # noqa: F401  (optional: without it, such a file is simply not a video)
+    except ImportError:
+        raise InputError(
+            f"{path}: not an image (and the video extra is not installed to try it as a video); {ACCEPTED}"
+        ) from None
+    try:
+        return _open_video(path, max_frames)
+    except InputError as err:
+        raise InputError(f"{path}: neither an image Pillow reads nor a video FFmpeg decodes; {ACCEPTED}") from err
+
+
 def _images_in(folder: Path) -> list[Path]:
     entries = [p for p in folder.iterdir() if not p.name.startswith(".")]
     images = sorted((p for p in entries if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file()), key=_natural_key)
@@ -356,10 +400,12 @@ def open_source(spec: str | Path | int, *, max_frames: int | None = None) -> Sou
         paths = paths[:max_frames] if max_frames else paths
         return ImageFilesSource("folder", paths, f"folder {path} ({len(paths)} images)", root=path)
     if path.is_file():
-        if path.suffix.lower() in VIDEO_EXTENSIONS:
+        suffix = path.suffix.lower()
+        if suffix in VIDEO_EXTENSIONS:
             return _open_video(path, max_frames)
-        load_image(path)  # refuse a non-image now, with its own message, rather than at the first frame
-        return ImageFilesSource("image", [path], f"image {path}", root=path.parent)
+        if suffix in IMAGE_EXTENSIONS:  # a bad image file gets load_image's own, specific line
+            return _single_image(path)
+        return _sniff(path, max_frames)
     if path.exists():
         raise InputError(f"{path}: not a regular file or folder; {ACCEPTED}")
     if _GLOB_MAGIC.search(text):

@@ -255,6 +255,20 @@ def test_bad_sources_are_one_line(tmp_path: Path, make: Callable[[Path], object]
     assert needle in one_line(err)
 
 
+def test_files_with_other_suffixes_are_sniffed(tmp_path: Path) -> None:
+    jfif = tmp_path / "photo.jfif"
+    Image.fromarray(scene(0)).save(jfif, format="JPEG")
+    assert open_source(jfif).kind == "image"
+    clip = write_video(tmp_path / "clip.mkv", 4).rename(tmp_path / "clip.data")
+    src = open_source(clip)
+    assert src.kind == "video" and len(list(src)) == 4
+    notes = tmp_path / "notes.txt"
+    notes.write_text("hello")
+    with pytest.raises(InputError) as err:
+        open_source(notes)
+    assert "neither an image Pillow reads nor a video" in one_line(err) and "camera index" in str(err.value)
+
+
 def test_bad_source_says_what_is_accepted(tmp_path: Path) -> None:
     with pytest.raises(InputError) as err:
         open_source(tmp_path / "nope")
