@@ -162,7 +162,8 @@ class AVSource(Source):
     """Frames decoded by PyAV from a video file or a camera (kinds video, camera).
 
     Opening decodes the first frame, so a file that has no decodable frame is refused before the
-    caller does any other work; that frame is kept and given first.
+    caller does any other work; that frame is kept and given first. For a camera that first frame
+    is as old as the time between opening and iterating: open a camera after loading the model.
     """
 
     def __init__(self, kind: SourceKind, label: str, opener: Any, max_frames: int | None, describe: str) -> None:
@@ -173,6 +174,8 @@ class AVSource(Source):
         self._container: Any = None
         self._first: Frame | None = None
         self._iterated = False
+        self.skipped = 0
+        """Packets the decoder rejected and that were skipped (damaged frames); 0 for a sound file."""
         self._av = _require_av(f"to read {kind} frames")
         self._reformatter = self._av.video.reformatter.VideoReformatter()
         container = self._open()
@@ -186,10 +189,16 @@ class AVSource(Source):
         elif max_frames is not None and self.length is not None:
             self.length = min(self.length, max_frames)
         self._frames = self._decode(container)
-        self._first = next(self._frames, None)
+        try:
+            self._first = next(self._frames, None)
+        except InputError:
+            self.close()
+            raise
         if self._first is None:
             self.close()
-            raise InputError(f"{label}: has a video stream but no frames; pass a video with at least one frame")
+            if self.skipped:
+                raise InputError(f"{label}: none of its {self.skipped} frames decodes; the file is damaged")
+            raise InputError(f"{label}: no frame of its video stream decodes (an empty or damaged file)")
         h, w = self._first.image.shape[:2]
         parts = [f"{w}x{h}"]
         if self.fps:
@@ -231,15 +240,34 @@ class AVSource(Source):
         turns = round(getattr(frame, "rotation", 0) / 90) % 4
         return np.ascontiguousarray(np.rot90(rgb, turns)) if turns else rgb
 
-    def _decode(self, container: Any) -> Iterator[Frame]:
+    def _packets(self, container: Any, stream: Any) -> Iterator[list[Any]]:
+        """Decoded frames packet by packet. A packet the decoder rejects (a damaged frame inside a
+        long video) is skipped and counted in ``skipped``, as players do; a container that cannot be
+        read further is one InputError."""
         av = self._av
+        packets = container.demux(stream)
+        while True:
+            try:
+                packet = next(packets)
+            except StopIteration:
+                return
+            except av.FFmpegError as err:
+                raise InputError(
+                    f"{self._label}: cannot read the file further ({_reason(err)}); it is damaged"
+                ) from err
+            try:
+                yield packet.decode()
+            except av.FFmpegError:
+                self.skipped += 1
+
+    def _decode(self, container: Any) -> Iterator[Frame]:
         stream = container.streams.video[0]
         start = stream.start_time
         origin: float | None = None
         wall0 = time.monotonic()
         index = 0
-        try:
-            for frame in container.decode(stream):
+        for frames in self._packets(container, stream):
+            for frame in frames:
                 t: float | None = None
                 if frame.pts is not None and frame.time_base is not None:
                     t = float((frame.pts - (start or 0)) * frame.time_base)
@@ -252,15 +280,12 @@ class AVSource(Source):
                 index += 1
                 if self._max_frames is not None and index >= self._max_frames:
                     return
-        except av.FFmpegError as err:
-            raise InputError(
-                f"{self._label}: cannot decode frame {index} ({_reason(err)}); the file is damaged"
-            ) from err
 
     def __iter__(self) -> Iterator[Frame]:
         if self._iterated and self.kind == "video":
             # a second pass over a file starts again from the top
             self.close()
+            self.skipped = 0
             self._frames = self._decode(self._open())
             self._first = next(self._frames, None)
         self._iterated = True
@@ -628,7 +653,7 @@ def open_sink(path: str | Path, *, like: Source, fps: float | None = None) -> Si
         raise InputError(f"-o {path}: is an existing file, not a folder; -o takes {accepted}")
     if suffix not in SINK_IMAGE_EXTENSIONS and suffix not in SINK_VIDEO_CODECS:
         raise InputError(f"-o {path}: unknown extension {suffix!r}; -o takes {accepted}")
-    ensure_writable_dir(path.parent if str(path.parent) else Path("."))
+    ensure_writable_dir(path.parent)
     if path.exists() and not os.access(path, os.W_OK):
         raise InputError(f"-o {path}: exists and is not writable; choose another -o")
     if suffix in SINK_IMAGE_EXTENSIONS:

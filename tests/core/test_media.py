@@ -55,7 +55,7 @@ def write_video(
     with av.open(str(path), "w") as out:
         stream = out.add_stream(codec, rate=FPS)
         stream.height, stream.width = size
-        stream.pix_fmt = "yuv420p"
+        stream.pix_fmt = "yuvj420p" if codec == "mjpeg" else "yuv420p"
         if rotation is not None:
             stream.set_display_rotation(rotation)
         out.start_encoding()
@@ -349,7 +349,7 @@ def test_video_rotation_metadata_is_applied(tmp_path: Path, rotation: int, turn:
         ("text.mp4", lambda p: p.write_text("this is not a video"), "not a video FFmpeg can decode"),
         ("noise.mkv", lambda p: p.write_bytes(np.random.default_rng(0).bytes(4096)), "not a video FFmpeg can decode"),
         ("cut.mp4", lambda p: p.write_bytes(write_video(p, 10).read_bytes()[:600]), "not a video FFmpeg can decode"),
-        ("zero.avi", lambda p: write_video(p, 0, codec="mpeg4"), "no frames"),
+        ("zero.avi", lambda p: write_video(p, 0, codec="mpeg4"), "no frame of its video stream decodes"),
         ("zero.mkv", lambda p: write_video(p, 0), "ends before its first frame"),
         ("zero.mp4", lambda p: write_video(p, 0), "no video stream"),
     ],
@@ -366,6 +366,34 @@ def test_undecodable_videos_are_one_line(
     text = one_line(err)
     assert needle in text and name in text
     assert capfd.readouterr().err == ""  # FFmpeg's own log stays quiet: the error is the one line
+
+
+def damage_packets(path: Path, which: Callable[[int], bool]) -> Path:
+    """Overwrite the payload of the chosen video packets with a byte no decoder accepts as data."""
+    av = pytest.importorskip("av")
+    with av.open(str(path)) as container:
+        spans = [(p.pos, p.size) for p in container.demux(container.streams.video[0]) if p.size]
+    data = bytearray(path.read_bytes())
+    for i, (pos, size) in enumerate(spans):
+        if which(i):
+            data[pos : pos + size] = b"\x55" * size
+    path.write_bytes(bytes(data))
+    return path
+
+
+def test_a_damaged_frame_inside_a_video_is_skipped_and_counted(tmp_path: Path) -> None:
+    clip = damage_packets(write_video(tmp_path / "mj.avi", 10, codec="mjpeg"), lambda i: i == 5)
+    src = open_source(clip)
+    frames = list(src)
+    assert len(frames) == 9 and src.skipped == 1
+    assert frames[5].time_s == pytest.approx(6 / FPS)  # the gap shows in the timestamps
+
+
+def test_a_video_whose_every_frame_is_damaged_is_one_line(tmp_path: Path) -> None:
+    clip = damage_packets(write_video(tmp_path / "mj.avi", 4, codec="mjpeg"), lambda i: True)
+    with pytest.raises(InputError) as err:
+        open_source(clip)
+    assert "none of its 4 frames decodes" in one_line(err)
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="camera devices are /dev/videoN on Linux")
