@@ -65,11 +65,13 @@ def exif_orientation(im: Image.Image) -> int:
     return value if isinstance(value, int) and 1 <= value <= 8 else 1
 
 
-def load_image(path: str | Path) -> np.ndarray:
+def load_image(path: str | Path, *, orientation: bool = True) -> np.ndarray:
     """Read ``path`` as RGB uint8 HxWx3, upright.
 
     - EXIF orientation is applied (a phone photo tagged 6, "rotate 90° clockwise to view", comes
-      out upright), so results are in the pixel frame a viewer shows the user.
+      out upright), so results are in the pixel frame a viewer shows the user. ``orientation=False``
+      gives the stored pixels instead, for datasets annotated in that frame (annotation tools
+      disagree on this; detectron2 applies EXIF and checks the annotated size, as zoo's eval does).
     - Grayscale, palette, CMYK, 16-bit and RGBA images are converted (alpha over white).
     - Refused with one line, before decoding: more than ``MAX_PIXELS`` pixels (120 MP; Pillow's
       DecompressionBombError too), or an aspect ratio over ``MAX_ASPECT`` (64:1).
@@ -91,7 +93,7 @@ def load_image(path: str | Path) -> np.ndarray:
                 _check_size(path, *opened.size)
                 opened.load()
                 im: Image.Image = opened
-                if exif_orientation(im) != 1:
+                if orientation and exif_orientation(im) != 1:
                     im = ImageOps.exif_transpose(im)
                 if im.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
                     arr = np.asarray(im, dtype=np.float64)

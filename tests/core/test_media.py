@@ -140,6 +140,14 @@ def test_phone_photo_tagged_6_comes_out_upright(tmp_path: Path) -> None:
     assert got[5, 5, 0] > 180 and got[5, 5, 1] < 80  # red top-left, as the user held it
 
 
+def test_exif_orientation_can_be_left_off(tmp_path: Path) -> None:
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.fromarray(quadrants()).save(tmp_path / "p.jpg", quality=95, exif=exif.tobytes())
+    assert load_image(tmp_path / "p.jpg").shape == (96, 48, 3)
+    assert load_image(tmp_path / "p.jpg", orientation=False).shape == (48, 96, 3)
+
+
 def test_malformed_exif_is_ignored(tmp_path: Path) -> None:
     path = tmp_path / "bad-exif.jpg"
     Image.fromarray(quadrants()).save(path, exif=b"Exif\x00\x00MM\x00*\x00\x00\x00\x08\xff\xff")
