@@ -128,7 +128,7 @@ def bench(
     if artifacts is not None:
         exp = open_export(artifacts, spec, registry=reg)
         runtimes, precisions = [exp.manifest.runtime], [exp.manifest.precision]
-    runtimes = list(runtimes or [spec.runtime])
+    runtimes = list(runtimes or [default_runtime(spec, reg)])
     check_request(spec, precisions, runtimes, threads, reg)
     cards = []
     for runtime in runtimes:
@@ -166,6 +166,15 @@ def bench(
                 )  # fmt: skip
             )
     return cards
+
+
+def default_runtime(spec: ModelSpec, registry: Registry) -> str:
+    """A model's own runtime; a solution's is its first role's model's (its parts run there)."""
+    if spec.is_solution:
+        first = next((need.default for need in spec.roles.values() if need.default), None)
+        if first is not None:
+            return registry.get(first).runtime
+    return spec.runtime
 
 
 def _roles(spec: ModelSpec, given: Mapping[str, str]) -> dict[str, str]:
