@@ -86,8 +86,12 @@ def open_export(
     runtime: str | None = None,
     precision: str | None = None,
     registry: Registry | None = None,
+    probe: bool = True,
 ) -> ExportResult:
-    """Read and check an export folder (see the module docstring); one line on any mismatch."""
+    """Read and check an export folder (see the module docstring); one line on any mismatch.
+
+    ``probe`` loads and runs it once in a child process first, unless that was already done for
+    this manifest (zoo.flows.probe): a crafted file can then only kill the child."""
     folder = Path(folder)
     if not folder.exists():
         raise InputError(f"{folder}: no such export folder; pass the folder zoo export wrote (it holds {MANIFEST})")
@@ -103,10 +107,8 @@ def open_export(
         raise ConfigError(
             f"{folder}: this export is {manifest.precision}, not {precision}; drop --dtype or pass --dtype {manifest.precision}"
         )
-    if spec is not None and set(manifest.components) != set(spec.components):
-        raise ConfigError(
-            f"{folder}: components {sorted(manifest.components)} do not match {spec.id}'s {sorted(spec.components)}"
-        )
+    if spec is not None:
+        check_against_spec(folder, manifest, spec)
     verify_files(folder, manifest)
     reg = registry or get_registry()
     rt = reg.runtime(manifest.runtime, usable=False)
@@ -114,7 +116,34 @@ def open_export(
         if comp.format not in rt.formats:
             raise ConfigError(f"{folder}: component {role!r} is {comp.format!r}, which runtime {rt.name!r} cannot load")
         rt.check(comp.format, manifest.files(folder, role))
+    if probe:
+        from zoo.flows.probe import probe_in_child
+
+        probe_in_child(folder)
     return ExportResult(folder, manifest)
+
+
+def check_against_spec(folder: Path, manifest: ExportManifest, spec: ModelSpec) -> None:
+    """The folder's components, inputs and declared outputs are the model's: a manifest edited to
+    name another model, or another model's export, is refused before anything runs."""
+    if set(manifest.components) != set(spec.components):
+        raise ConfigError(
+            f"{folder}: components {sorted(manifest.components)} do not match {spec.id}'s {sorted(spec.components)}"
+        )
+    for role, comp in spec.components.items():
+        got = manifest.components[role]
+        if comp.inputs and [(t.name, t.shape) for t in got.inputs] != [(t.name, t.shape) for t in comp.inputs]:
+            raise ConfigError(
+                f"{folder}: component {role!r} takes {[(t.name, list(t.shape)) for t in got.inputs]}, but "
+                f"{spec.id} takes {[(t.name, list(t.shape)) for t in comp.inputs]}; this is not an export of {spec.id}"
+            )
+        declared = {t.name: t.shape for t in comp.outputs}
+        exported = {t.name: t.shape for t in got.outputs}
+        if declared and exported and any(exported.get(n) != s for n, s in declared.items()):
+            raise ConfigError(
+                f"{folder}: component {role!r} outputs {exported}, but {spec.id} declares {declared}; "
+                f"this is not an export of {spec.id}"
+            )
 
 
 def verify_files(folder: Path, manifest: ExportManifest) -> None:
@@ -240,6 +269,12 @@ def load_sessions(exp: ExportResult, threads: int, registry: Registry | None = N
             sessions[role] = rt.load(
                 comp.format, exp.files(role), threads=threads, options=comp.runtime_options, outputs=comp.outputs
             )
+            names = getattr(sessions[role], "output_names", None)
+            if comp.outputs and names is not None and sorted(names) != sorted(t.name for t in comp.outputs):
+                raise ConfigError(
+                    f"{exp.folder}: component {role!r} produces {sorted(names)}, its manifest says "
+                    f"{sorted(t.name for t in comp.outputs)}; the files were changed — export again"
+                )
     except BaseException:
         for session in sessions.values():
             session.close()

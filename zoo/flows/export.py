@@ -237,6 +237,11 @@ def export(
         else:
             manifest.parity_reason = "parity check skipped (--no-parity)"
         manifest.save(work)
+        if parity:  # the artifacts just loaded and ran here: no need to probe them in a child
+            from zoo.flows.probe import manifest_key
+            from zoo.integrity import remember_probed
+
+            remember_probed(manifest_key(work))
     return ExportResult(out, manifest)
 
 
