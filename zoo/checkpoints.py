@@ -42,6 +42,10 @@ class Inert:
     """
 
     origin = "?"
+    zoo_args: tuple[Any, ...]
+    zoo_state: Any
+    zoo_items: list[Any]
+    zoo_dict: dict[Any, Any]
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Inert:
         obj = object.__new__(cls)
@@ -247,8 +251,8 @@ def read_checkpoint(path: str | Path, *, allow_objects: bool = False) -> Any:
             return typed
 
         try:
-            with archive.open(pickles[0]) as fh:
-                unpickler = RestrictedUnpickler(fh, allow_objects=allow_objects, persistent_load=persistent_load)
+            with archive.open(pickles[0]) as member:
+                unpickler = RestrictedUnpickler(member, allow_objects=allow_objects, persistent_load=persistent_load)
                 return unpickler.load()
         except _Refused as err:
             raise CheckpointError(
