@@ -65,9 +65,15 @@ def info(name: str, registry: Registry | None = None) -> dict[str, Any]:
 
 def pull(name: str, offline: bool = False, registry: Registry | None = None, progress: Any = None) -> Path:
     """Fetch the model's source weights (or its prebuilt artifact) into the cache, sha256-verified;
-    return the local path."""
+    return the local path. ``hf://ORG/REPO[@REV]`` fetches the exports pushed there instead
+    (``pull_exports``) and returns the first one's folder."""
     from zoo.flows.artifacts import materialize_artifact
     from zoo.sources import fetch
+
+    if name.startswith("hf://"):
+        from zoo.flows.hub import pull_exports
+
+        return pull_exports(name, registry, offline)[0].folder
 
     spec = (registry or get_registry()).get(name)
     if spec.weights is not None:

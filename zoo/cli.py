@@ -348,9 +348,20 @@ def plugins(as_json: bool) -> None:
 @click.option("--offline", is_flag=True, help="Use the cache only; never touch the network.")
 @click.option("--json", "as_json", is_flag=True)
 def pull(name: str, offline: bool, as_json: bool) -> None:
-    """Fetch a model's source weights or prebuilt artifact (sha256-verified, cached)."""
+    """Fetch a model's weights or prebuilt artifact (sha256-verified, cached), or with
+    hf://ORG/REPO[@REV] the exports pushed there (then zoo run/bench use them, no torch needed)."""
     from zoo import api
 
+    if name.startswith("hf://"):
+        from zoo.flows.hub import describe_pulled, pull_exports
+
+        pulled = describe_pulled(pull_exports(name, offline=offline))
+        if as_json:
+            _print_json(pulled)
+        else:
+            for p in pulled:
+                click.echo(f"{p['model']} {p['runtime']} {p['precision']} → {p['folder']}")
+        return
     bar = _LazyDownloadBar(f"pull {name}", enabled=not as_json)
     try:
         path = api.pull(name, offline=offline, progress=bar.update)
@@ -616,7 +627,6 @@ def bench(
     """Benchmark models and write their cards (one per runtime × precision × hardware)."""
     from zoo import api
     from zoo.card import markdown_table
-    from zoo.flows.bench import command_line
     from zoo.registry import get_registry
 
     if (name is None) == (task is None):
@@ -653,7 +663,6 @@ def bench(
                 artifacts=artifacts,
                 cards_root=cards_root,
                 progress=status,
-                command=command_line(sys.argv[1:]) if sys.argv[1:2] == ["bench"] else None,
             )
         finally:
             status.close()
@@ -888,19 +897,22 @@ def card() -> None:
 @card.command("push")
 @click.argument("name")
 @click.option("--repo", required=True, help="Hub repository ORG/NAME (created if missing).")
-@click.option("--dtype", "precision", help="Only this precision's card.")
-@click.option("--artifacts", type=click.Path(path_type=Path), help="Also upload this export folder's files.")
+@click.option("--dtype", "precision", help="Only this precision's cards.")
+@click.option(
+    "--artifacts", type=click.Path(path_type=Path), multiple=True,
+    help="Export folder to upload (repeatable; default: each card's export found in the cache).",
+)  # fmt: skip
 @click.option("--cards", "cards_root", type=click.Path(path_type=Path))
 @click.option("--private", is_flag=True)
 def card_push(
-    name: str, repo: str, precision: str | None, artifacts: Path | None, cards_root: Path | None, private: bool
+    name: str, repo: str, precision: str | None, artifacts: tuple[Path, ...], cards_root: Path | None, private: bool
 ) -> None:
-    """Upload a model's cards (README.md with YAML header + card.json) to the Hub."""
-    from zoo.publish import push_card
+    """Upload a model's cards, their exports and a front page listing every row to the Hub."""
+    from zoo.flows.hub import push_card
     from zoo.registry import get_registry
 
     model = get_registry().get(name).id if "@" not in name else name
-    click.echo(push_card(model, repo, dtype=precision, artifacts=artifacts, cards_root=cards_root, private=private))
+    click.echo(push_card(model, repo, precision, list(artifacts), cards_root=cards_root, private=private))
 
 
 @cli.command("sensitivity")

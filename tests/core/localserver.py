@@ -3,6 +3,7 @@ Hugging Face Hub endpoints huggingface_hub's download needs (see FACTS.md)."""
 
 from __future__ import annotations
 
+import base64
 import gzip
 import hashlib
 import json
@@ -63,9 +64,28 @@ def _handler(state: Served) -> type[BaseHTTPRequestHandler]:
                 return
             self._headers(body, 200)
 
+        def _api(self, path: str) -> bool:
+            """The hub's read API that snapshot_download uses: repo info and the file tree."""
+            rest = path.split("?")[0][len("/api/models/") :].split("/")
+            if len(rest) < 4 or rest[2] not in ("revision", "tree"):
+                return False
+            repo = "/".join(rest[:2])
+            prefix = f"/{repo}/resolve/main/"
+            files = {k[len(prefix) :]: v for k, v in state.files.items() if k.startswith(prefix)}
+            if not files:
+                self._json({"error": f"Repository {repo} not found"}, 404)
+            elif rest[2] == "revision":
+                self._json({"id": repo, "sha": COMMIT, "siblings": [{"rfilename": f} for f in sorted(files)]})
+            else:
+                self._json([{"type": "file", "path": f, "size": len(b), "oid": hashlib.sha1(b).hexdigest()}
+                            for f, b in sorted(files.items())])  # fmt: skip
+            return True
+
         def do_GET(self) -> None:  # noqa: N802
             rng = self.headers.get("Range")
             state.requests.append(("GET", self.path, rng))
+            if self.path.startswith("/api/models/") and self._api(self.path):
+                return
             body = self._resolve()
             if body is None:
                 self.send_response(404)
@@ -176,6 +196,10 @@ def _handler(state: Served) -> type[BaseHTTPRequestHandler]:
                 lines = [json.loads(line) for line in raw.decode().splitlines() if line.strip()]
                 state.commits.append(lines)
                 repo = path.split("/api/models/", 1)[1].split("/commit/", 1)[0]
+                for line in lines:  # keep what was pushed, so it can be pulled back
+                    if line.get("key") == "file":
+                        value = line["value"]
+                        state.files[f"/{repo}/resolve/main/{value['path']}"] = base64.b64decode(value["content"])
                 self._json({"commitUrl": f"http://{self.headers['Host']}/{repo}/commit/{COMMIT}", "commitOid": COMMIT})
             else:
                 self._json({"error": f"not served: {path}"}, 404)

@@ -193,6 +193,10 @@ def ensure_export(
         raise ConfigError(reason)
     if spec.recipe_for(runtime, precision) is None:
         return materialize_artifact(spec, precision, offline=offline, registry=reg, progress=progress)
+    if calib is None:
+        found = find_export(spec, runtime, precision, weights, method, registry=reg)
+        if found is not None:
+            return found
     _, winfo = resolve_weights(spec, weights, offline)
     folder = default_export_dir(spec, runtime, precision, winfo, int8_suffix(spec, runtime, precision, method))
     if (folder / MANIFEST).is_file() and calib is None:
@@ -203,6 +207,54 @@ def ensure_export(
         name, precision, runtime=runtime, weights=weights, out_dir=folder, calib=calib, method=method,
         offline=offline, registry=reg, progress=progress,
     )  # fmt: skip
+
+
+def weights_match(spec: ModelSpec, weights: str | None, info: WeightsInfo) -> bool:
+    """Whether an export made from ``info`` is one of ``weights`` (None: the registry's), decided
+    without downloading the weights or importing torch."""
+    if weights == RANDOM:
+        return info.random
+    if info.random:
+        return False
+    if weights is not None:
+        path = Path(weights)
+        return path.is_file() and info.sha256 == file_sha256(path)
+    ref = spec.weights
+    if ref is None or info.sha256 is None:
+        return False
+    if ref.sha256:
+        return info.sha256 == ref.sha256
+    return bool(ref.sha256_prefix) and info.sha256.startswith(ref.sha256_prefix or "") and info.source == ref.uri
+
+
+def find_export(
+    spec: ModelSpec,
+    runtime: str,
+    precision: str,
+    weights: str | None,
+    method: str | None = None,
+    registry: Registry | None = None,
+) -> ExportResult | None:
+    """An export of ``spec`` for runtime/precision from these weights already in the cache — made
+    here, or pulled from the Hub (``zoo pull hf://...``) — found without torch or a download."""
+    root = cache_dir() / "artifacts" / spec.id
+    if not root.is_dir():
+        return None
+    want_method = (method or spec.int8_method) if (runtime, precision) == ("ncnn", "int8") else None
+    for folder in sorted(root.iterdir()):
+        if folder.name.startswith(".") or not (folder / MANIFEST).is_file():
+            continue
+        try:
+            manifest = ExportManifest.load(folder)
+        except ConfigError:
+            continue
+        if (manifest.runtime, manifest.precision) != (runtime, precision) or manifest.extra.get("variant"):
+            continue
+        if want_method is not None and manifest.extra.get("int8_method") != want_method:
+            continue
+        if weights_match(spec, weights, manifest.weights):
+            return open_export(folder, spec, runtime, precision, registry)
+    return None
 
 
 def materialize_artifact(

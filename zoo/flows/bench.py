@@ -162,8 +162,8 @@ def bench(
                     cards_root,
                     reg,
                     progress,
-                    command=command,
-                )  # fmt: skip
+                    command=command or reproduce(spec.id, runtime, precision, threads, weights, chosen, artifacts, runs),
+                )
             )
     return cards
 
@@ -285,6 +285,24 @@ def bench_exports(
     return card
 
 
-def command_line(argv: Sequence[str]) -> str:
-    """The command as a user would type it again (for the card)."""
-    return "zoo " + " ".join(shlex.quote(a) for a in argv)
+def reproduce(
+    model: str,
+    runtime: str,
+    precision: str,
+    threads: Sequence[int],
+    weights: str | None,
+    roles: Mapping[str, str],
+    artifacts: str | Path | None,
+    runs: int | None,
+) -> str:
+    """The command that measures the same thing again (for the card): every choice spelled out."""
+    args = ["zoo", "bench", model, "--runtime", runtime, "--dtype", precision, "--threads", ",".join(map(str, threads))]
+    if weights is not None:
+        args += ["--weights", weights]
+    if artifacts is not None:
+        args += ["--artifacts", str(artifacts)]
+    if runs is not None:
+        args += ["--runs", str(runs)]
+    for role, model_id in roles.items():
+        args += [f"--{role.replace('_', '-')}", model_id]
+    return " ".join(shlex.quote(a) for a in args)
