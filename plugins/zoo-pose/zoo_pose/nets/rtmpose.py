@@ -263,14 +263,16 @@ def rtmpose_s(num_keypoints: int = 17) -> RTMPose:
     return RTMPose(deepen_factor=0.33, widen_factor=0.5, num_keypoints=num_keypoints)
 
 
-def randomize(model: nn.Module, seed: int = 0) -> nn.Module:
+def randomize(model: nn.Module, seed: int = 0, calibration: torch.Tensor | None = None) -> nn.Module:
     """Deterministic random weights (seeded, independent of torch's global RNG) that give
     input-dependent outputs, for latency and parity runs without a checkpoint.
 
     Convolutions get He-normal weights (variance-preserving through SiLU stacks), BatchNorm random
     statistics and affine terms, linear layers N(0, 1/fan_in), and the GAU's gamma/beta, the
     ScaleNorm gains and the residual scale values near the upstream initialisation but not equal to
-    it, so a test can tell whether a loader really set them.
+    it, so a test can tell whether a loader really set them. BatchNorm statistics are then set
+    from the activations of ``calibration`` (preprocessed crops, e.g. real photos) or, without it,
+    of smooth random images.
     """
     gen = torch.Generator().manual_seed(seed)
 
@@ -300,11 +302,11 @@ def randomize(model: nn.Module, seed: int = 0) -> nn.Module:
                 m.gamma.copy_(rand(m.gamma.shape, 0.0, 1.0))
                 m.beta.copy_(rand(m.beta.shape, 0.0, 1.0))
     if isinstance(model, RTMPose):
-        _calibrate_batchnorm(model, gen)
+        _calibrate_batchnorm(model, gen, calibration)
     return model
 
 
-def _calibrate_batchnorm(model: RTMPose, gen: torch.Generator) -> None:
+def _calibrate_batchnorm(model: RTMPose, gen: torch.Generator, images: torch.Tensor | None) -> None:
     """Set each BatchNorm's running statistics to those of its input on a fixed random batch, in
     forward order (a data-dependent initialisation, as a trained network's statistics would be).
 
@@ -314,11 +316,14 @@ def _calibrate_batchnorm(model: RTMPose, gen: torch.Generator) -> None:
     from input to input as a trained network's do.
     """
     w, h = model.input_size
-    # image-like inputs: smooth random fields (structure at 1/16 of the crop) plus fine texture;
-    # white noise alone calibrates the deep stages to statistics no photo has
-    coarse = torch.randn((4, 3, h // 16, w // 16), generator=gen)
-    x = nn.functional.interpolate(coarse, size=(h, w), mode="bilinear", align_corners=False)
-    x = x + 0.3 * torch.randn((4, 3, h, w), generator=gen)
+    if images is not None:
+        x = images.float()
+    else:
+        # image-like inputs: smooth random fields (structure at 1/16 of the crop) plus fine
+        # texture; white noise alone calibrates the deep stages to statistics no photo has
+        coarse = torch.randn((4, 3, h // 16, w // 16), generator=gen)
+        x = nn.functional.interpolate(coarse, size=(h, w), mode="bilinear", align_corners=False)
+        x = x + 0.3 * torch.randn((4, 3, h, w), generator=gen)
 
     def match_input(bn: nn.Module, args: tuple[torch.Tensor, ...]) -> None:
         inp = args[0]
