@@ -82,13 +82,13 @@ def rtmpose_s_config(flip_test: bool) -> dict:
     return dict(model=model, test_dataloader=dict(dataset=dict(pipeline=pipeline)))
 
 
-def randomize(model: "torch.nn.Module") -> None:  # noqa: F821
+def randomize(model: torch.nn.Module) -> None:  # noqa: F821
     """Input-dependent random weights; BN statistics from the model's own activations on a batch."""
     import torch
 
     gen = torch.Generator().manual_seed(1)
     with torch.no_grad():
-        for name, p in model.named_parameters():
+        for p in model.parameters():
             if p.ndim == 4:
                 p.copy_(torch.randn(p.shape, generator=gen) * (2.0 / p[0].numel()) ** 0.5)
             elif p.ndim == 2:
@@ -107,10 +107,10 @@ def main(image_file: Path, boxes_file: Path, out: Path, flip_test: bool) -> None
     from mmengine.runner.checkpoint import save_checkpoint
 
     _import_upstream()
+    from mmengine.registry import init_default_scope
     from mmpose.apis.inference import inference_topdown
     from mmpose.datasets.datasets.utils import parse_pose_metainfo
     from mmpose.models.builder import build_pose_estimator
-    from mmengine.registry import init_default_scope
 
     init_default_scope("mmpose")  # modules registered by the imports above (register_all_modules
     # would import every mmpose package, ops included)
@@ -122,8 +122,6 @@ def main(image_file: Path, boxes_file: Path, out: Path, flip_test: bool) -> None
     randomize(model)
     model.eval()
     # BN statistics from the activations of a smooth random batch (as zoo's randomize does)
-    captured = {}
-
     def calibrate(bn: torch.nn.Module, args: tuple) -> None:
         bn.running_mean.copy_(args[0].mean((0, 2, 3)))
         bn.running_var.copy_(args[0].var((0, 2, 3), unbiased=False))

@@ -231,7 +231,7 @@ def oks_nms(poses: Poses, scores: np.ndarray, threshold: float = OKS_NMS_THRESHO
         if not len(rest):
             break
         pair_areas = (areas[i] + areas[rest]) / 2
-        sim = np.array([oks(poses.keypoints[i][None], poses.keypoints[j][None], [a], sigmas=sigmas)[0, 0]
+        sim = np.array([oks(poses.keypoints[i][None], poses.keypoints[j][None], np.array([a]), sigmas=sigmas)[0, 0]
                         for j, a in zip(rest, pair_areas, strict=True)])
         order = rest[sim <= threshold]
     return np.asarray(keep, np.int64)

@@ -43,7 +43,8 @@ def load_mmpose_checkpoint(path: str | Path) -> dict[str, Any]:
             obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # UnpicklingError, RuntimeError, EOFError, zip errors...
         text = str(err)
-        hint = next((line.strip() for line in text.splitlines() if "Unsupported" in line or "GLOBAL" in line), "")
+        hint = next((line.strip() for line in text.splitlines()
+                     if "GLOBAL" in line or "Unsupported global" in line or "Unsupported class" in line), "")
         if hint:
             raise CheckpointError(
                 f"{path}: refused to unpickle: the file needs code execution to load ({hint[:200]}); "

@@ -11,6 +11,7 @@ area is COCO's fallback for a box without a mask, 0.53 × box width × box heigh
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -48,7 +49,7 @@ def oks(gt_keypoints: np.ndarray, dt_keypoints: np.ndarray, gt_areas: np.ndarray
     area = np.asarray(gt_areas, np.float64).reshape(n, 1, 1) + np.spacing(1)
     dx = d[None, :, :, 0] - g[:, None, :, 0]  # N, M, K
     dy = d[None, :, :, 1] - g[:, None, :, 1]
-    unlabelled = ~vis.any(1)
+    unlabelled: np.ndarray = np.asarray(~vis.any(1), dtype=bool)
     if unlabelled.any():
         if gt_boxes is None:
             raise ValueError("OKS of a person with no labelled keypoint needs its box (gt_boxes)")
@@ -60,7 +61,7 @@ def oks(gt_keypoints: np.ndarray, dt_keypoints: np.ndarray, gt_areas: np.ndarray
         dx[unlabelled] = np.maximum(0, lo_x - xd) + np.maximum(0, xd - hi_x)
         dy[unlabelled] = np.maximum(0, lo_y - yd) + np.maximum(0, yd - hi_y)
     e = (dx**2 + dy**2) / var / area / 2
-    counted = np.where(unlabelled[:, None], True, vis)[:, None, :]  # N, 1, K
+    counted = np.asarray(unlabelled[:, None] | vis)[:, None, :]  # N, 1, K
     return (np.exp(-e) * counted).sum(-1) / counted.sum(-1)
 
 
@@ -119,7 +120,7 @@ def agreement(reference: list[Poses], candidate: list[Poses], oks_threshold: flo
     err = np.concatenate(errors) if errors else np.zeros(0)
     out = {
         "reference_people": float(total),
-        "mean_oks": oks_sum / total if total else float(total_rev == 0),
+        "mean_oks": float(oks_sum / total) if total else float(total_rev == 0),
         "person_match": matched / total if total else float(total_rev == 0),
         "person_match_reverse": matched / total_rev if total_rev else float(total == 0),
         "max_keypoint_error_px": float(err.max()) if err.size else 0.0,
@@ -127,16 +128,15 @@ def agreement(reference: list[Poses], candidate: list[Poses], oks_threshold: flo
         "max_score_diff": score_diff,
     }
     if total:
-        try:
+        with contextlib.suppress(ImportError):  # faster-coco-eval is the eval extra
             out["keypoint_ap_vs_reference"] = keypoint_ap_vs_reference(reference, candidate)
-        except ImportError:
-            pass
     return out
 
 
 def reference_ground_truth(reference: list[Poses]) -> dict[str, Any]:
     """A COCO person-keypoints ground truth made of reference poses (every keypoint labelled)."""
-    images, annotations = [], []
+    images: list[dict[str, Any]] = []
+    annotations: list[dict[str, Any]] = []
     for i, ref in enumerate(reference):
         h, w = ref.image_shape
         images.append({"id": i + 1, "width": int(w) or 1, "height": int(h) or 1, "file_name": f"{i + 1}.jpg"})

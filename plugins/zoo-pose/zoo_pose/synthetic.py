@@ -111,7 +111,8 @@ def make_keypoint_dataset(root: str | Path, n_images: int = 6, size: tuple[int, 
     (root / split).mkdir(parents=True, exist_ok=True)
     (root / "annotations").mkdir(parents=True, exist_ok=True)
     w, h = size
-    images, annotations = [], []
+    images: list[dict[str, Any]] = []
+    annotations: list[dict[str, Any]] = []
     for image_id in range(1, n_images + 1):
         people = 0 if image_id == 1 else int(rng.integers(1, max_people + 1))
         rgb, figures, _ = make_image(rng, size, people)

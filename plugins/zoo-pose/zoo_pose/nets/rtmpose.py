@@ -286,7 +286,7 @@ def randomize(model: nn.Module, seed: int = 0, calibration: torch.Tensor | None 
                 m.weight.copy_(torch.randn(m.weight.shape, generator=gen) * (2.0 / fan_in) ** 0.5)
                 if m.bias is not None:
                     m.bias.copy_(torch.randn(m.bias.shape, generator=gen) * 0.1)
-            elif isinstance(m, nn.BatchNorm2d):
+            elif isinstance(m, nn.BatchNorm2d) and m.running_mean is not None and m.running_var is not None:
                 n = m.num_features
                 m.running_mean.copy_(torch.randn(n, generator=gen) * 0.1)
                 m.running_var.copy_(rand((n,), 0.5, 1.0))
@@ -325,10 +325,11 @@ def _calibrate_batchnorm(model: RTMPose, gen: torch.Generator, images: torch.Ten
         x = nn.functional.interpolate(coarse, size=(h, w), mode="bilinear", align_corners=False)
         x = x + 0.3 * torch.randn((4, 3, h, w), generator=gen)
 
-    def match_input(bn: nn.Module, args: tuple[torch.Tensor, ...]) -> None:
+    def match_input(bn: nn.BatchNorm2d, args: tuple[torch.Tensor, ...]) -> None:
         inp = args[0]
-        bn.running_mean.copy_(inp.mean((0, 2, 3)))
-        bn.running_var.copy_(inp.var((0, 2, 3), unbiased=False))
+        if bn.running_mean is not None and bn.running_var is not None:
+            bn.running_mean.copy_(inp.mean((0, 2, 3)))
+            bn.running_var.copy_(inp.var((0, 2, 3), unbiased=False))
 
     handles = [m.register_forward_pre_hook(match_input) for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
     was_training = model.training
