@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from zoo_pose import metrics
 from zoo_pose.keypoints import COCO_KEYPOINTS, COCO_SKELETON, limb_side
 from zoo_pose.result import Poses

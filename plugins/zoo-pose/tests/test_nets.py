@@ -10,14 +10,13 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from zoo_pose import plugin  # noqa: E402
-from zoo_pose.loaders import load_mmpose_checkpoint  # noqa: E402
-from zoo_pose.nets.rtmpose import randomize, rtmpose_s  # noqa: E402
-
 from zoo.bench.count import count_macs, count_params  # noqa: E402
 from zoo.checkpoints import load_strict  # noqa: E402
 from zoo.errors import CheckpointError, InputError  # noqa: E402
 from zoo.images import sample_images  # noqa: E402
+from zoo_pose import plugin  # noqa: E402
+from zoo_pose.loaders import load_mmpose_checkpoint  # noqa: E402
+from zoo_pose.nets.rtmpose import randomize, rtmpose_s  # noqa: E402
 
 
 @pytest.fixture(autouse=True)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from zoo_pose import topdown
-from zoo_pose.processing import TopDownConfig, estimate_poses
-from zoo_pose.simcc import decode_simcc, encode_simcc_targets, flip_simcc
 
 from zoo.errors import InputError
 from zoo.images import sample_images
+from zoo_pose import topdown
+from zoo_pose.processing import TopDownConfig, estimate_poses
+from zoo_pose.simcc import decode_simcc, encode_simcc_targets, flip_simcc
 
 SIZE = (192, 256)  # (w, h)
 

@@ -19,10 +19,9 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from zoo.images import sample_images  # noqa: E402
 from zoo_pose import plugin  # noqa: E402
 from zoo_pose.processing import crops_for, estimate_poses  # noqa: E402
-
-from zoo.images import sample_images  # noqa: E402
 
 SCRIPT = Path(__file__).with_name("upstream_reference.py")
 BOXES = np.array([[100, 50, 300, 480], [20, 200, 140, 330], [400, 10, 505, 300], [-30, 300, 90, 560]], np.float32)
