@@ -198,3 +198,19 @@ def test_bad_boxes_give_one_line(boxes: np.ndarray, scores: list[float] | None, 
 def test_image_must_be_rgb_uint8() -> None:
     with pytest.raises(InputError, match="RGB uint8"):
         estimate_poses(np.zeros((10, 10), np.float32), [[0, 0, 5, 5]], None, lambda x: (x, x))
+
+
+def test_axis_aligned_fast_path_equals_the_general_warp() -> None:
+    """Crops take the separable path; a shear of 1e-300 (no effect on any coordinate) forces the
+    general one: the bytes must be the same."""
+    rng = np.random.default_rng(5)
+    img = sample_images(2)[1]
+    boxes = np.array([[-50, -20, 100, 200], [10, 30, 440, 290], [400, 250, 470, 330]], np.float64)
+    c, s = topdown.box_center_scale(boxes)
+    m = topdown.warp_matrices(c, topdown.fix_aspect_ratio(s, 0.75), SIZE)
+    m[:, :2, :2] *= rng.uniform(0.9, 1.1, (3, 1, 1))
+    fast = topdown.warp_affine(img, m, SIZE)
+    sheared = m.copy()
+    sheared[:, 0, 1] = 1e-300
+    general = topdown.warp_affine(img, sheared, SIZE)
+    np.testing.assert_array_equal(fast, general)

@@ -99,15 +99,17 @@ def warp_affine(image: np.ndarray, matrices: np.ndarray, size: tuple[int, int]) 
     height, width, _ = img.shape
     w, h = size
     inv = invert_affine(np.asarray(matrices, dtype=np.float64).reshape(-1, 2, 3))
+    # a one-pixel zero border (the constant border value); neighbours further out clip onto it
+    padded = np.zeros((height + 2, width + 2, img.shape[2]), dtype=img.dtype)
+    padded[1:-1, 1:-1] = img
+    if not (inv[:, 0, 1].any() or inv[:, 1, 0].any()):
+        return np.stack([_warp_axis_aligned(padded, m, size) for m in inv])
     xs = np.arange(w, dtype=np.float64)[None, None, :]
     ys = np.arange(h, dtype=np.float64)[None, :, None]
     sx = (inv[:, 0, 0, None, None] * xs + inv[:, 0, 1, None, None] * ys + inv[:, 0, 2, None, None]).astype(np.float32)
     sy = (inv[:, 1, 0, None, None] * xs + inv[:, 1, 1, None, None] * ys + inv[:, 1, 2, None, None]).astype(np.float32)
     fx0, fy0 = np.floor(sx), np.floor(sy)
     ax, ay = (sx - fx0)[..., None], (sy - fy0)[..., None]
-    # a one-pixel zero border (the constant border value); neighbours further out clip onto it
-    padded = np.zeros((height + 2, width + 2, img.shape[2]), dtype=img.dtype)
-    padded[1:-1, 1:-1] = img
     flat = padded.reshape(-1, img.shape[2])
     stride = width + 2
     x0 = np.clip(fx0, -1, width).astype(np.intp) + 1
@@ -118,10 +120,38 @@ def warp_affine(image: np.ndarray, matrices: np.ndarray, size: tuple[int, int]) 
     def pixels(index: np.ndarray) -> np.ndarray:
         return np.take(flat, index, axis=0).astype(np.float32)
 
+    return _blend(pixels(row0 + x0), pixels(row0 + x1), pixels(row1 + x0), pixels(row1 + x1), ax, ay)
+
+
+def _blend(p00: np.ndarray, p01: np.ndarray, p10: np.ndarray, p11: np.ndarray, ax: np.ndarray,
+           ay: np.ndarray) -> np.ndarray:
+    """Bilinear blend in float32, rounded to uint8 (one expression for both warp paths, so they
+    agree to the bit)."""
     one = np.float32(1.0)
-    out = ((pixels(row0 + x0) * (one - ax) + pixels(row0 + x1) * ax) * (one - ay)
-           + (pixels(row1 + x0) * (one - ax) + pixels(row1 + x1) * ax) * ay)
+    out = (p00 * (one - ax) + p01 * ax) * (one - ay) + (p10 * (one - ax) + p11 * ax) * ay
     return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+
+
+def _warp_axis_aligned(padded: np.ndarray, inv: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """The warp for a map without rotation or shear (every top-down crop): source x depends on the
+    output column only and source y on the row only, so whole rows are gathered once and then the
+    needed columns of them — the same samples and arithmetic as the general path, a few times
+    faster."""
+    height, width = padded.shape[0] - 2, padded.shape[1] - 2
+    w, h = size
+    sx = (inv[0, 0] * np.arange(w, dtype=np.float64) + inv[0, 2]).astype(np.float32)
+    sy = (inv[1, 1] * np.arange(h, dtype=np.float64) + inv[1, 2]).astype(np.float32)
+    fx0, fy0 = np.floor(sx), np.floor(sy)
+    ax, ay = (sx - fx0)[None, :, None], (sy - fy0)[:, None, None]
+    x0 = np.clip(fx0, -1, width).astype(np.intp) + 1
+    x1 = np.clip(fx0 + 1, -1, width).astype(np.intp) + 1
+    lo, hi = int(x0.min()), int(x1.max()) + 1  # only the columns this crop reads
+    window = padded[:, lo:hi]
+    rows0 = window[np.clip(fy0, -1, height).astype(np.intp) + 1]  # h, span, C
+    rows1 = window[np.clip(fy0 + 1, -1, height).astype(np.intp) + 1]
+    c0, c1 = x0 - lo, x1 - lo
+    return _blend(rows0[:, c0].astype(np.float32), rows0[:, c1].astype(np.float32),
+                  rows1[:, c0].astype(np.float32), rows1[:, c1].astype(np.float32), ax, ay)
 
 
 def crop_boxes(image: np.ndarray, boxes: np.ndarray, input_size: tuple[int, int],
