@@ -5,6 +5,16 @@ torchvision 0.29.1 + mmengine + mmcv-lite 2.1 + mmdet 3.3 + xtcocotools; not bes
 
     python upstream_reference.py IMAGE.npy BOXES.npy OUT_DIR [--flip-test]
 
+Such a Python, made here in about 3 minutes (mmcv-lite has no compiled ops; xtcocotools must be
+built against the venv's numpy 2):
+
+    python3 -m venv /tmp/pose-upstream && P=/tmp/pose-upstream/bin/pip
+    $P install torch==2.14.1 torchvision==0.29.1
+    $P install --no-deps mmpose==1.3.2 mmengine==0.10.7 mmcv-lite==2.1.0 mmdet==3.3.0
+    $P install addict yapf termcolor rich pyyaml opencv-python-headless scipy json_tricks munkres \
+        matplotlib packaging six terminaltables shapely pycocotools tqdm setuptools wheel cython
+    $P install --no-deps --no-build-isolation --no-binary xtcocotools xtcocotools
+
 IMAGE.npy is an RGB uint8 image, BOXES.npy person boxes (N, 4) xyxy. Writes OUT_DIR/checkpoint.pth
 (an mmpose-format checkpoint of random weights: {"state_dict", "meta"} with mmpose's COCO
 dataset_meta, numpy arrays included, saved as mmpose's publish_model saves) and
