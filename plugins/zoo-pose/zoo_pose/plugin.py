@@ -16,7 +16,7 @@ import numpy as np
 from zoo import hookimpl
 from zoo.specs import ModelSpec, PostSpec, PreSpec, TensorSpec, default_recipes
 from zoo.tasks import TaskDef
-from zoo_pose import metrics, processing, result
+from zoo_pose import blazepose, metrics, processing, result
 from zoo_pose.keypoints import COCO_KEYPOINTS
 from zoo_pose.topdown import RTMPOSE_MEAN, RTMPOSE_STD
 
@@ -26,8 +26,11 @@ SPLIT_RATIO = 2.0
 
 
 def _config(pre: PreSpec, split_ratio: float = SPLIT_RATIO) -> processing.TopDownConfig:
+    """PreSpec (x · scale − mean) / std → the crop pipeline's (x − mean') / std' in pixel units."""
     h, w = pre.size
-    return processing.TopDownConfig(input_size=(w, h), split_ratio=split_ratio, mean=pre.mean, std=pre.std)
+    mean = tuple(m / pre.scale for m in pre.mean)
+    std = tuple(v / pre.scale for v in pre.std)
+    return processing.TopDownConfig(input_size=(w, h), split_ratio=split_ratio, mean=mean, std=std)  # type: ignore[arg-type]
 
 
 def preprocess(image: np.ndarray, pre: PreSpec) -> tuple[np.ndarray, dict[str, Any]]:
@@ -37,6 +40,8 @@ def preprocess(image: np.ndarray, pre: PreSpec) -> tuple[np.ndarray, dict[str, A
 def postprocess(outputs: Mapping[str, np.ndarray], context: dict[str, Any], spec: ModelSpec,
                 options: Mapping[str, Any]) -> result.Poses:
     ctx = dict(context, config=_config(spec.pre, float(spec.post.params.get("split_ratio", SPLIT_RATIO))))
+    if spec.post.decoder == "blazepose":
+        return blazepose.postprocess(outputs, ctx)
     return processing.postprocess(outputs, ctx)
 
 
@@ -64,6 +69,26 @@ def _rtmpose_s() -> ModelSpec:
     )
 
 
+def _blazepose_lite() -> ModelSpec:
+    return ModelSpec(
+        id="blazepose-lite",
+        task="pose",
+        family="blazepose",
+        aliases=("mediapipe-pose-lite",),
+        description="MediaPipe BlazePose landmark (lite), 33 landmarks reported as the 17 COCO keypoints, "
+        "top-down, 1.36 M params, 256×256 crops; trained weights from the @mediapipe/pose npm package.",
+        source="@mediapipe/pose 0.5.1675469404 pose_landmark_lite.tflite, rebuilt in torch from the flatbuffer",
+        inputs=(TensorSpec(name="in0", shape=(1, 3, 256, 256)),),
+        outputs=(TensorSpec(name="out0", shape=(1, blazepose.POINTS * blazepose.VALUES)),
+                 TensorSpec(name="out1", shape=(1, 1))),
+        pre=PreSpec(kind="resize", size=(256, 256), scale=1 / 255, channel_order="RGB"),
+        post=PostSpec(decoder="blazepose", params={"padding": 1.25}),
+        recipes=default_recipes(),
+        notes="out0 = 39 points × (x, y, z, visibility logit, presence logit) in crop pixels; out1 = person "
+        "presence. Crops are zoo's square top-down crops, not MediaPipe's rotated ROI.",
+    )
+
+
 @hookimpl
 def register_tasks(register: Callable[[TaskDef], None]) -> None:
     register(
@@ -82,6 +107,7 @@ def register_tasks(register: Callable[[TaskDef], None]) -> None:
 @hookimpl
 def register_models(register: Callable[[ModelSpec], None]) -> None:
     register(_rtmpose_s())
+    register(_blazepose_lite())
 
 
 def calibration_batch(spec: ModelSpec) -> Any:
@@ -96,8 +122,24 @@ def calibration_batch(spec: ModelSpec) -> Any:
     return torch.from_numpy(np.concatenate(crops + mirrored))
 
 
+def _build_blazepose_lite(weights: str | None) -> Any:
+    """The landmark graph from the .tflite (or the npm tarball holding it), landmarks and presence
+    as outputs. There is no random-weights version: the graph itself comes from the file."""
+    from zoo.errors import CheckpointError
+    from zoo_pose.loaders import load_tflite_bytes
+    from zoo_pose.nets.tflite_graph import TFLiteGraph
+
+    if weights is None:
+        raise CheckpointError("blazepose-lite is rebuilt from its .tflite file, so it has no random-weights "
+                              "version; run `zoo pull blazepose-lite` or pass --weights PATH to the npm tarball")
+    graph = TFLiteGraph(load_tflite_bytes(weights, blazepose.LANDMARK_MEMBER), source=str(weights), outputs=(0, 1))
+    return graph.eval()
+
+
 @hookimpl
 def build_model(spec: ModelSpec, weights: str | None) -> Any:
+    if spec.id == "blazepose-lite":
+        return _build_blazepose_lite(weights)
     if spec.id != "rtmpose-s":
         return None
     import torch

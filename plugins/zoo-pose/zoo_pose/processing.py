@@ -21,8 +21,12 @@ from zoo_pose.result import Poses
 from zoo_pose.simcc import decode_simcc, flip_simcc
 from zoo_pose.topdown import BOX_PADDING, RTMPOSE_MEAN, RTMPOSE_STD, crop_boxes, crop_to_image, normalize
 
-RunNetwork = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
-"""Normalised crops (B, 3, h, w) float32 → (simcc_x (B, K, w·r), simcc_y (B, K, h·r))."""
+RunNetwork = Callable[[np.ndarray], tuple[np.ndarray, ...]]
+"""Normalised crops (B, 3, h, w) float32 → the network's outputs, batch first (SimCC models:
+(simcc_x (B, K, w·r), simcc_y (B, K, h·r)))."""
+
+Decode = Callable[..., Poses]
+"""(outputs, boxes, box_scores, center, scale, image_shape, config) → Poses."""
 
 
 @dataclass(frozen=True)
@@ -73,22 +77,30 @@ def poses_from_simcc(simcc_x: np.ndarray, simcc_y: np.ndarray, boxes: np.ndarray
                  image_shape=(int(image_shape[0]), int(image_shape[1])))
 
 
-def run_in_batches(run: RunNetwork, x: np.ndarray, batch: int | None) -> tuple[np.ndarray, np.ndarray]:
+def run_in_batches(run: RunNetwork, x: np.ndarray, batch: int | None) -> tuple[np.ndarray, ...]:
     """``run`` on all crops at once (batch None) or ``batch`` at a time (ncnn: 1)."""
     if batch is None or len(x) <= batch:
-        return run(x)
+        return tuple(np.asarray(o) for o in run(x))
     parts = [run(x[i:i + batch]) for i in range(0, len(x), batch)]
-    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+    return tuple(np.concatenate([p[j] for p in parts]) for j in range(len(parts[0])))
+
+
+def decode_simcc_outputs(outputs: tuple[np.ndarray, ...], boxes: np.ndarray, box_scores: np.ndarray,
+                         center: np.ndarray, scale: np.ndarray, image_shape: tuple[int, int],
+                         config: TopDownConfig) -> Poses:
+    return poses_from_simcc(outputs[0], outputs[1], boxes, box_scores, center, scale, image_shape, config)
 
 
 def estimate_poses(image: np.ndarray, boxes: Any, box_scores: Any, run: RunNetwork,
                    config: TopDownConfig = TopDownConfig(), batch: int | None = None,  # noqa: B008 (frozen)
-                   flip_test: bool = False) -> Poses:
+                   flip_test: bool = False, decode: Decode = decode_simcc_outputs) -> Poses:
     """Top-down pose estimation of every person box in ``image`` (RGB uint8 H×W×3).
 
     No boxes gives an empty Poses (a frame with nobody in it is not an error). ``flip_test``
     also runs each crop mirrored and averages the SimCC vectors (mmpose's test-time flip, used
-    for the published AP; twice the network time).
+    for the published AP; twice the network time; SimCC models only). ``decode`` turns the
+    network outputs into Poses (SimCC by default; ``zoo_pose.blazepose.decode_outputs`` for
+    BlazePose).
     """
     img = np.asarray(image)
     if img.ndim != 3 or img.shape[2] != 3 or img.dtype != np.uint8:
@@ -100,12 +112,14 @@ def estimate_poses(image: np.ndarray, boxes: Any, box_scores: Any, run: RunNetwo
                      keypoint_scores=np.zeros((0, len(config.keypoint_names)), np.float32),
                      image_shape=(img.shape[0], img.shape[1]))
     x, center, scale = crops_for(img, b, config)
-    sx, sy = run_in_batches(run, x, batch)
+    outputs = run_in_batches(run, x, batch)
     if flip_test:
-        fx, fy = run_in_batches(run, np.ascontiguousarray(x[..., ::-1]), batch)
-        fx, fy = flip_simcc(fx, fy, config.flip_indices)
-        sx, sy = (np.asarray(sx) + fx) * 0.5, (np.asarray(sy) + fy) * 0.5
-    return poses_from_simcc(sx, sy, b, s, center, scale, img.shape[:2], config)
+        if decode is not decode_simcc_outputs:
+            raise InputError("flip_test averages SimCC outputs; this model's outputs are not SimCC")
+        mirrored = run_in_batches(run, np.ascontiguousarray(x[..., ::-1]), batch)
+        fx, fy = flip_simcc(mirrored[0], mirrored[1], config.flip_indices)
+        outputs = ((outputs[0] + fx) * 0.5, (outputs[1] + fy) * 0.5)
+    return decode(outputs, b, s, center, scale, img.shape[:2], config)
 
 
 # -- the one-network halves (whole image as the person box) -------------------------------------
