@@ -167,3 +167,20 @@ def test_images_without_labelled_people_cannot_be_scored(synthetic: Path) -> Non
     ds = load_keypoint_dataset(synthetic)
     with pytest.raises(InputError, match="no labelled keypoints"):
         evaluate_keypoints(ds, _oracle(ds), limit=1)  # image 1 has nobody
+
+
+def test_bottom_up_protocol_keeps_box_scores_and_skips_nms(synthetic: Path) -> None:
+    ds = load_keypoint_dataset(synthetic)
+    oracle = _oracle(ds)
+
+    def bottom_up(rgb: np.ndarray, boxes: None, scores: None) -> Poses:
+        assert boxes is None and scores is None  # the model finds people itself
+        im = next(i for i in ds.images if np.array_equal(load_image(i.path), rgb))
+        b, _ = ds.ground_truth_boxes(im)
+        found = oracle(rgb, b, np.full(len(b), 0.7, np.float32))
+        return Poses(found.boxes, found.box_scores, found.keypoints, np.zeros_like(found.keypoint_scores),
+                     image_shape=found.image_shape)
+
+    ev = evaluate_keypoints(ds, bottom_up, boxes="model", rescore=False, nms_threshold=None)
+    assert ev.boxes == "model" and ev.metrics["AP"] == 1.0
+    assert all(r["score"] == pytest.approx(0.7) for r in ev.results)  # not rescored to 0 by keypoint scores

@@ -238,11 +238,15 @@ def oks_nms(poses: Poses, scores: np.ndarray, threshold: float = OKS_NMS_THRESHO
 
 
 def evaluate_keypoints(dataset: KeypointDataset, predict: Predict, boxes: str | Detect = "ground-truth",
-                       limit: int | None = None, progress: Callable[[int, int], None] | None = None) -> KeypointEvaluation:
+                       limit: int | None = None, progress: Callable[[int, int], None] | None = None,
+                       rescore: bool = True, nms_threshold: float | None = OKS_NMS_THRESHOLD) -> KeypointEvaluation:
     """COCO keypoint AP of ``predict`` on ``dataset``.
 
     ``boxes``: 'ground-truth' (the dataset's person boxes), a detector callable, or 'model' (the
     predictor finds people itself: bottom-up models, or a predictor with its own detector).
+    ``rescore``/``nms_threshold``: mmpose's top-down protocol (box score × mean confident keypoint
+    score, OKS-NMS at 0.9); a bottom-up model that already ran NMS and scores people itself (YOLOv8
+    pose: Ultralytics scores by box confidence) passes ``rescore=False, nms_threshold=None``.
     """
     if not (boxes in ("ground-truth", "model") or callable(boxes)):
         raise InputError(f"boxes must be 'ground-truth', 'model' or a detector, got {boxes!r}")
@@ -269,10 +273,9 @@ def evaluate_keypoints(dataset: KeypointDataset, predict: Predict, boxes: str | 
         else:
             poses = predict(rgb, *boxes(rgb))  # type: ignore[operator]
         per_image.append(time.perf_counter_ns() - t0)
-        scores = poses.person_scores(KEYPOINT_SCORE_THRESHOLD)
-        keep = oks_nms(poses, scores)
-        kept = poses.take(keep)
-        entries = poses_to_coco(im.id, kept, dataset.category_id)
+        scores = poses.person_scores(KEYPOINT_SCORE_THRESHOLD) if rescore else np.asarray(poses.box_scores, np.float64)
+        kept = poses.take(oks_nms(poses, scores, nms_threshold)) if nms_threshold is not None else poses
+        entries = poses_to_coco(im.id, kept, dataset.category_id, rescore=rescore)
         n_people += len(entries)
         results.extend(entries)
         if progress:
