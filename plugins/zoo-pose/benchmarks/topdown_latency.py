@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from zoo.images import sample_images
-from zoo.runtime.ncnn_session import NcnnSession
+from zoo.runtimes.ncnn.session import NcnnSession
 from zoo_pose.processing import TopDownConfig, check_boxes, crops_for, poses_from_simcc
 
 BOXES = np.array([[60, 40, 220, 470], [230, 60, 360, 400], [370, 20, 500, 480], [10, 250, 150, 500],
@@ -31,9 +31,9 @@ BOXES = np.array([[60, 40, 220, 470], [230, 60, 360, 400], [370, 20, 500, 480], 
 
 def _session(folder: Path, threads: int) -> NcnnSession:
     manifest = json.loads((folder / "export.json").read_text())
-    files = manifest["files"]  # the int8 pair for an int8 export
-    return NcnnSession(folder / files["param"], folder / files["bin"], threads=threads,
-                       options=manifest.get("ncnn_options"))
+    files = manifest["files"].get("model", manifest["files"])  # the int8 pair for an int8 export
+    options = manifest.get("runtime_options", manifest.get("ncnn_options"))
+    return NcnnSession(folder / files["param"], folder / files["bin"], threads=threads, options=options)
 
 
 def time_frame(session: NcnnSession, image: np.ndarray, people: int, runs: int) -> dict[str, float]:

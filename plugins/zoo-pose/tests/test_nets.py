@@ -10,11 +10,11 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from zoo.bench.count import count_macs, count_params  # noqa: E402
+from zoo.convert.count import count_macs, count_params  # noqa: E402
 from zoo.checkpoints import load_strict  # noqa: E402
 from zoo.errors import CheckpointError, InputError  # noqa: E402
 from zoo.images import sample_images  # noqa: E402
-from zoo_pose import plugin  # noqa: E402
+from zoo_pose import plugin, processing  # noqa: E402
 from zoo_pose.loaders import load_mmpose_checkpoint  # noqa: E402
 from zoo_pose.nets.rtmpose import randomize, rtmpose_s  # noqa: E402
 
@@ -50,8 +50,8 @@ def test_key_layout_is_mmpose_topdown_estimator() -> None:
 
 
 def _photos() -> torch.Tensor:
-    spec = plugin._rtmpose_s()
-    return torch.from_numpy(np.concatenate([plugin.preprocess(img, spec.pre)[0] for img in sample_images(3)]))
+    config = plugin.topdown_config(plugin._rtmpose_s())
+    return torch.from_numpy(np.concatenate([processing.preprocess(img, config)[0] for img in sample_images(3)]))
 
 
 def test_random_weights_are_deterministic_and_input_dependent() -> None:

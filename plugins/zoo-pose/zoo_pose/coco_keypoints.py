@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -287,3 +287,47 @@ def evaluate_keypoints(dataset: KeypointDataset, predict: Predict, boxes: str | 
 
 __all__ = ["KEYPOINT_STAT_NAMES", "KeypointDataset", "KeypointEvaluation", "evaluate_keypoints", "find_keypoint_file",
            "load_keypoint_dataset", "oks_nms"]
+
+
+class KeypointEvaluator:
+    """``zoo eval`` for the pose task: COCO keypoint AP on a person-keypoints dataset, people from
+    the dataset's boxes (option ``boxes='ground-truth'``, the default) or the model's detector."""
+
+    metric = "AP (OKS)"
+
+    def load(self, data: Path, *, limit: int | None, name: str | None) -> KeypointDataset:
+        dataset = load_keypoint_dataset(data, name=name)
+        dataset.select(limit)  # a bad --limit fails before the export
+        return _Limited(dataset, limit)  # type: ignore[return-value]
+
+    def evaluate(self, dataset: Any, predictor: Any, *, options: Mapping[str, Any], results_file: Path | None,
+                 progress: Callable[[int, int], None] | None) -> Any:
+        from zoo.card import Metric
+        from zoo.eval.coco import coco_library, write_results
+        from zoo.tasks import EvalOutcome
+        from zoo_pose.processing import PersonBoxes
+
+        ds, limit = (dataset.dataset, dataset.limit) if isinstance(dataset, _Limited) else (dataset, None)
+        run_options = {k: v for k, v in options.items() if k != "boxes"}
+        by_gt = options.get("boxes", "ground-truth") == "ground-truth"
+
+        def predict(rgb: np.ndarray, boxes: np.ndarray | None, scores: np.ndarray | None) -> Poses:
+            item = PersonBoxes(rgb, boxes, scores) if boxes is not None else rgb
+            return predictor(item, **run_options)  # type: ignore[no-any-return]
+
+        ev = evaluate_keypoints(ds, predict, "ground-truth" if by_gt else "model", limit, progress)
+        if results_file is not None:
+            write_results(results_file, ev.results)
+        n = len(ev.image_ids)
+        metrics = [Metric(name=f"keypoint {k}", value=ev.metrics[k], dataset=ds.name, split=ds.split, n=n)
+                   for k in ("AP", "AP50", "AR")]
+        facts = {"library": coco_library(), "boxes": "ground truth" if by_gt else "detector", "images": n,
+                 "people_scored": ev.n_people, "stats": ev.metrics, "rescoring": "box score × mean keypoint "
+                 "score > 0.2, OKS-NMS 0.9 (mmpose CocoMetric)"}
+        return EvalOutcome(metrics=metrics, facts=facts)
+
+
+@dataclass(frozen=True)
+class _Limited:
+    dataset: KeypointDataset
+    limit: int | None

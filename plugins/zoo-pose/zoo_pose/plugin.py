@@ -1,9 +1,10 @@
 """Hook implementations of the pose plugin. Imports no torch at module level.
 
-Written against today's core (one network, one image): the task's preprocess takes the whole
-image as the person box, so export, parity, int8 calibration and the model-only bench work now.
-The top-down pipeline behind a detector (``zoo_pose.processing.estimate_poses``) waits for the
-core's predictors with parts and solutions (issue 7); see the plugin's README.
+The pose task runs top-down models: person boxes from the model's ``detector`` part (``--detector
+MODEL``), or given with the item (``PersonBoxes``: ground-truth boxes in ``zoo eval``), or — with
+neither, as in the core's parity and int8 calibration runs — the whole image as one person (what
+mmpose's ``inference_topdown`` does without boxes). Each box is cropped (``zoo_pose.topdown``),
+the ``model`` component runs once per crop, and the crops' outputs are decoded into ``Poses``.
 """
 
 from __future__ import annotations
@@ -14,35 +15,85 @@ from typing import Any
 import numpy as np
 
 from zoo import hookimpl
-from zoo.specs import ModelSpec, PostSpec, PreSpec, TensorSpec, default_recipes
-from zoo.tasks import TaskDef
-from zoo_pose import blazepose, metrics, processing, result
+from zoo.specs import ModelSpec, PostSpec, PreSpec, RoleSpec, TensorSpec, default_recipes
+from zoo.tasks import HubInfo, Predictor, TaskDef, TaskOption, in_unit_interval, positive
+from zoo_pose import blazepose, metrics, processing
+from zoo_pose.coco_keypoints import KeypointEvaluator
 from zoo_pose.keypoints import COCO_KEYPOINTS
+from zoo_pose.result import Poses
+from zoo_pose.simcc import flip_simcc
 from zoo_pose.topdown import RTMPOSE_MEAN, RTMPOSE_STD
 
 RTMPOSE_INPUT = (256, 192)
 """(h, w) of RTMPose's COCO 256×192 models."""
 SPLIT_RATIO = 2.0
+PERSON = "person"
 
 
-def _config(pre: PreSpec, split_ratio: float = SPLIT_RATIO) -> processing.TopDownConfig:
+def topdown_config(spec: ModelSpec) -> processing.TopDownConfig:
     """PreSpec (x · scale − mean) / std → the crop pipeline's (x − mean') / std' in pixel units."""
+    pre, post = spec.pre, spec.post
+    if pre is None or post is None:
+        raise ValueError(f"{spec.id}: a top-down pose spec needs pre= and post=")
     h, w = pre.size
     mean = tuple(m / pre.scale for m in pre.mean)
     std = tuple(v / pre.scale for v in pre.std)
-    return processing.TopDownConfig(input_size=(w, h), split_ratio=split_ratio, mean=mean, std=std)  # type: ignore[arg-type]
+    return processing.TopDownConfig(input_size=(w, h), split_ratio=float(post.params.get("split_ratio", SPLIT_RATIO)),
+                                    mean=mean, std=std,  # type: ignore[arg-type]
+                                    padding=float(post.params.get("padding", processing.BOX_PADDING)))
 
 
-def preprocess(image: np.ndarray, pre: PreSpec) -> tuple[np.ndarray, dict[str, Any]]:
-    return processing.preprocess(image, _config(pre))
+class TopDownPredictor(Predictor):
+    """Boxes (detector part, the item's own, or the whole image) → one crop per person through the
+    ``model`` component (one call per crop: ncnn has no batch) → Poses."""
 
+    def predict(self, item: Any, options: Mapping[str, Any]) -> Poses:
+        from zoo.images import as_image
 
-def postprocess(outputs: Mapping[str, np.ndarray], context: dict[str, Any], spec: ModelSpec,
-                options: Mapping[str, Any]) -> result.Poses:
-    ctx = dict(context, config=_config(spec.pre, float(spec.post.params.get("split_ratio", SPLIT_RATIO))))
-    if spec.post.decoder == "blazepose":
-        return blazepose.postprocess(outputs, ctx)
-    return processing.postprocess(outputs, ctx)
+        image = as_image(item)
+        config = topdown_config(self.spec)
+        if isinstance(item, processing.PersonBoxes):
+            boxes, scores = item.boxes, item.scores
+        elif "detector" in self.parts:
+            boxes, scores = self._people(image, options)
+        else:
+            boxes, scores = processing.whole_image_box(image), None
+        boxes, scores = processing.check_boxes(boxes, scores)
+        if options.get("max_people") is not None:
+            order = np.argsort(-scores, kind="stable")[: int(options["max_people"])]
+            boxes, scores = boxes[order], scores[order]
+        if not len(boxes):
+            return processing.empty_poses(image.shape, config)
+        name = self.spec.components["model"].inputs[0].name
+        decoder = self.spec.post.decoder if self.spec.post is not None else "simcc"
+        with self.stage("pre"):
+            x, center, scale = processing.crops_for(image, boxes, config)
+            if options.get("flip_test") and decoder == "simcc":
+                x = np.concatenate([x, np.ascontiguousarray(x[..., ::-1])])
+        calls = [self.infer("model", {name: x[i:i + 1]}) for i in range(len(x))]  # ncnn runs batch 1
+        with self.stage("post"):
+            outputs = tuple(np.concatenate([c[n] for c in calls]) for n in sorted(calls[0]))  # out0, out1
+            if decoder == "blazepose":
+                return blazepose.decode_outputs(outputs, boxes, scores, center, scale, image.shape[:2], config)
+            if len(x) > len(boxes):  # flip test: average with the mirrored crops, mapped back
+                n = len(boxes)
+                fx, fy = flip_simcc(outputs[0][n:], outputs[1][n:], config.flip_indices)
+                outputs = ((outputs[0][:n] + fx) * 0.5, (outputs[1][:n] + fy) * 0.5)
+            return processing.decode_simcc_outputs(outputs, boxes, scores, center, scale, image.shape[:2], config)
+
+    def _people(self, image: np.ndarray, options: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+        """The detector's person boxes above the person threshold."""
+        det = self.part("detector", image)
+        names = tuple(getattr(det, "names", ()))
+        boxes = np.asarray(getattr(det, "boxes", np.zeros((0, 4))), np.float32).reshape(-1, 4)
+        scores = np.asarray(getattr(det, "scores", np.zeros(0)), np.float32).reshape(-1)
+        if len(names) != len(boxes):
+            from zoo.errors import InputError
+
+            raise InputError("the detector's result names no class per box; a top-down pose model needs a "
+                             "detector whose results say which boxes are people")
+        keep = np.array([n == PERSON for n in names], bool) & (scores >= float(options.get("person_conf") or 0.0))
+        return boxes[keep], scores[keep]
 
 
 def _rtmpose_s() -> ModelSpec:
@@ -58,14 +109,15 @@ def _rtmpose_s() -> ModelSpec:
         inputs=(TensorSpec(name="in0", shape=(1, 3, h, w)),),
         outputs=(TensorSpec(name="out0", shape=(1, k, int(w * SPLIT_RATIO))),
                  TensorSpec(name="out1", shape=(1, k, int(h * SPLIT_RATIO)))),
-        # mmpose's data preprocessor: RGB, (x − mean) / std in 0..255 units; 'resize' stands for
-        # the top-down affine crop until the core lets a task own its PreSpec kinds
-        pre=PreSpec(kind="resize", size=RTMPOSE_INPUT, scale=1.0, mean=RTMPOSE_MEAN, std=RTMPOSE_STD,
+        roles={"detector": RoleSpec(task="detector", description="finds the people to crop")},
+        # mmpose's data preprocessor: RGB, (x − mean) / std in 0..255 units, on affine person crops
+        pre=PreSpec(kind="affine", size=RTMPOSE_INPUT, scale=1.0, mean=RTMPOSE_MEAN, std=RTMPOSE_STD,
                     channel_order="RGB"),
         post=PostSpec(decoder="simcc", params={"split_ratio": SPLIT_RATIO, "padding": 1.25}),
         recipes=default_recipes(),
-        notes="out0/out1 = SimCC x (384 bins) / y (512 bins) logits per keypoint; argmax / 2 = crop pixel. "
-        "Top-down: needs person boxes (a detector) per frame.",
+        license="Apache-2.0",
+        datasets=("coco",),
+        notes="out0/out1 = SimCC x (384 bins) / y (512 bins) logits per keypoint; argmax / 2 = crop pixel.",
     )
 
 
@@ -76,14 +128,16 @@ def _blazepose_lite() -> ModelSpec:
         family="blazepose",
         aliases=("mediapipe-pose-lite",),
         description="MediaPipe BlazePose landmark (lite), 33 landmarks reported as the 17 COCO keypoints, "
-        "top-down, 1.36 M params, 256×256 crops; trained weights from the @mediapipe/pose npm package.",
+        "top-down, 1.24 M params, 256×256 crops; trained weights from the @mediapipe/pose npm package.",
         source="@mediapipe/pose 0.5.1675469404 pose_landmark_lite.tflite, rebuilt in torch from the flatbuffer",
         inputs=(TensorSpec(name="in0", shape=(1, 3, 256, 256)),),
         outputs=(TensorSpec(name="out0", shape=(1, blazepose.POINTS * blazepose.VALUES)),
                  TensorSpec(name="out1", shape=(1, 1))),
-        pre=PreSpec(kind="resize", size=(256, 256), scale=1 / 255, channel_order="RGB"),
+        roles={"detector": RoleSpec(task="detector", description="finds the people to crop")},
+        pre=PreSpec(kind="affine", size=(256, 256), scale=1 / 255, channel_order="RGB"),
         post=PostSpec(decoder="blazepose", params={"padding": 1.25}),
         recipes=default_recipes(),
+        license="Apache-2.0",
         notes="out0 = 39 points × (x, y, z, visibility logit, presence logit) in crop pixels; out1 = person "
         "presence. Crops are zoo's square top-down crops, not MediaPipe's rotated ROI.",
     )
@@ -94,12 +148,25 @@ def register_tasks(register: Callable[[TaskDef], None]) -> None:
     register(
         TaskDef(
             name="pose",
-            description="2-D human pose: 17 COCO keypoints per person.",
-            default_metric="keypoint AP (OKS)",
-            preprocess=preprocess,
-            postprocess=postprocess,  # type: ignore[arg-type]
-            agreement=metrics.agreement,  # type: ignore[arg-type]
-            draw=result.draw,  # type: ignore[arg-type]
+            description="2-D human pose: 17 COCO keypoints per person (top-down, behind a person detector).",
+            result_type=Poses,
+            default_metric="AP (OKS)",
+            agreement=metrics.agreement,
+            predictor=TopDownPredictor,
+            pre_kinds=("affine",),
+            options=(
+                TaskOption("person_conf", float, 0.3, "detector score a person box needs (mmpose demo: 0.3)",
+                           ("run", "bench", "eval"), in_unit_interval),
+                TaskOption("max_people", int, None, "at most this many people per frame, best boxes first",
+                           ("run", "bench", "eval"), positive),
+                TaskOption("flip_test", bool, False, "also run each crop mirrored and average (SimCC models; "
+                           "mmpose's published AP uses it; twice the network time)", ("run", "eval")),
+                TaskOption("boxes", str, "ground-truth", "zoo eval: people from the dataset's boxes "
+                           "('ground-truth') or from the detector ('detector')", ("eval",),
+                           lambda v: None if v in ("ground-truth", "detector") else "use ground-truth or detector"),
+            ),
+            evaluator=KeypointEvaluator(),
+            hub=HubInfo(pipeline_tag="keypoint-detection", tags=("pose-estimation",)),
         )
     )
 
@@ -111,15 +178,15 @@ def register_models(register: Callable[[ModelSpec], None]) -> None:
 
 
 def calibration_batch(spec: ModelSpec) -> Any:
-    """The embedded sample photos as the task preprocesses them, for random weights' BatchNorm
-    statistics (torch tensor)."""
+    """The embedded sample photos (and mirrors) as whole-image person crops, for random weights'
+    BatchNorm statistics (torch tensor)."""
     import torch
 
     from zoo.images import sample_images
 
-    crops = [preprocess(img, spec.pre)[0] for img in sample_images(4)]
-    mirrored = [preprocess(np.ascontiguousarray(img[:, ::-1]), spec.pre)[0] for img in sample_images(4)]
-    return torch.from_numpy(np.concatenate(crops + mirrored))
+    config = topdown_config(spec)
+    images = [*sample_images(4), *(np.ascontiguousarray(img[:, ::-1]) for img in sample_images(4))]
+    return torch.from_numpy(np.concatenate([processing.preprocess(img, config)[0] for img in images]))
 
 
 def _build_blazepose_lite(weights: str | None) -> Any:
@@ -131,7 +198,7 @@ def _build_blazepose_lite(weights: str | None) -> Any:
 
     if weights is None:
         raise CheckpointError("blazepose-lite is rebuilt from its .tflite file, so it has no random-weights "
-                              "version; run `zoo pull blazepose-lite` or pass --weights PATH to the npm tarball")
+                              "version; pass --weights PATH to the @mediapipe/pose npm tarball (see zoo info)")
     graph = TFLiteGraph(load_tflite_bytes(weights, blazepose.LANDMARK_MEMBER), source=str(weights), outputs=(0, 1))
     return graph.eval()
 

@@ -44,6 +44,23 @@ class TopDownConfig:
     flip_indices: tuple[int, ...] = COCO_FLIP_INDICES
 
 
+@dataclass(frozen=True)
+class PersonBoxes:
+    """An image with its person boxes already known (ground truth in ``zoo eval``, or boxes from a
+    detector run elsewhere): a top-down predictor crops these instead of asking its detector."""
+
+    image: np.ndarray
+    boxes: np.ndarray
+    scores: np.ndarray | None = None
+
+
+def empty_poses(image_shape: tuple[int, ...], config: TopDownConfig) -> Poses:
+    k = len(config.keypoint_names)
+    return Poses(keypoint_names=config.keypoint_names, skeleton=config.skeleton,
+                 keypoints=np.zeros((0, k, 2), np.float32), keypoint_scores=np.zeros((0, k), np.float32),
+                 image_shape=(int(image_shape[0]), int(image_shape[1])))
+
+
 def check_boxes(boxes: Any, scores: Any) -> tuple[np.ndarray, np.ndarray]:
     """(N, 4) float32 xyxy boxes and (N,) scores, or one line saying what is wrong."""
     b = np.asarray(boxes, dtype=np.float32)
@@ -107,10 +124,7 @@ def estimate_poses(image: np.ndarray, boxes: Any, box_scores: Any, run: RunNetwo
         raise InputError(f"expected an RGB uint8 image (H, W, 3), got {img.dtype} {img.shape}")
     b, s = check_boxes(boxes, box_scores)
     if not len(b):
-        return Poses(keypoint_names=config.keypoint_names, skeleton=config.skeleton,
-                     keypoints=np.zeros((0, len(config.keypoint_names), 2), np.float32),
-                     keypoint_scores=np.zeros((0, len(config.keypoint_names)), np.float32),
-                     image_shape=(img.shape[0], img.shape[1]))
+        return empty_poses(img.shape, config)
     x, center, scale = crops_for(img, b, config)
     outputs = run_in_batches(run, x, batch)
     if flip_test:
