@@ -10,8 +10,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from zoo.convert.count import count_macs, count_params  # noqa: E402
 from zoo.checkpoints import load_strict  # noqa: E402
+from zoo.convert.count import count_macs, count_params  # noqa: E402
 from zoo.errors import CheckpointError, InputError  # noqa: E402
 from zoo.images import sample_images  # noqa: E402
 from zoo_pose import plugin, processing  # noqa: E402
