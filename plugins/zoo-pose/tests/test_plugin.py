@@ -14,7 +14,7 @@ from zoo.errors import InputError
 from zoo.images import load_image, sample_images
 from zoo.registry import get_registry
 from zoo.results import Detections
-from zoo_pose import plugin, topdown
+from zoo_pose import topdown
 from zoo_pose.coco_keypoints import KeypointEvaluator
 from zoo_pose.processing import PersonBoxes
 from zoo_pose.result import Poses
