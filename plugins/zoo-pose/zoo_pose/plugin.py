@@ -16,7 +16,7 @@ import numpy as np
 
 from zoo import hookimpl
 from zoo.specs import ModelSpec, PostSpec, PreSpec, RoleSpec, TensorSpec, default_recipes
-from zoo.tasks import HubInfo, Predictor, TaskDef, TaskOption, in_unit_interval, positive
+from zoo.tasks import HubInfo, Predictor, Probe, TaskDef, TaskOption, in_unit_interval, positive
 from zoo_pose import blazepose, metrics, processing
 from zoo_pose.coco_keypoints import KeypointEvaluator
 from zoo_pose.keypoints import COCO_KEYPOINTS
@@ -96,6 +96,37 @@ class TopDownPredictor(Predictor):
         return boxes[keep], scores[keep]
 
 
+BENCH_PEOPLE = (1, 5)
+"""Top-down cost grows with the number of people: ``zoo bench`` times frames with these many."""
+
+
+def bench_probes(predictor: Predictor, item: Any) -> list[Probe]:
+    """'model': one person crop through the pose network (the card's latency); 'pipeline': a whole
+    frame as users run it (the detector, when one fills the role, then every person); and
+    'people:N': a frame with N person boxes given (crops, N network calls, decoding; no detector)."""
+    from zoo.images import as_image
+
+    image = as_image(item)
+    config = topdown_config(predictor.spec)
+    name = predictor.spec.components["model"].inputs[0].name
+    crop = processing.preprocess(image, config)[0]
+    session = predictor.sessions["model"]
+    h, w = image.shape[:2]
+    # people side by side across the frame, as tall as it
+    boxes = np.array([[w * i / 5, 0, w * (i + 1) / 5, h] for i in range(5)], np.float32)
+    probes = [
+        Probe("model", lambda: session.run({name: crop}), "the pose network on one person crop"),
+        Probe("pipeline", lambda: predictor(item), "a frame: detector (when given) + crops + pose network per "
+              "person + decoding"),
+    ]
+    for n in BENCH_PEOPLE:
+        frame = processing.PersonBoxes(image, boxes[:n], np.ones(n, np.float32))
+        probes.append(Probe(f"people:{n}", lambda frame=frame: predictor(frame),
+                            f"a frame with {n} person box{'es' if n > 1 else ''} given: crops, {n} network "
+                            "call(s), decoding (no detector)", unit="frame"))
+    return probes
+
+
 def _rtmpose_s() -> ModelSpec:
     h, w = RTMPOSE_INPUT
     k = len(COCO_KEYPOINTS)
@@ -165,6 +196,7 @@ def register_tasks(register: Callable[[TaskDef], None]) -> None:
                            "('ground-truth') or from the detector ('detector')", ("eval",),
                            lambda v: None if v in ("ground-truth", "detector") else "use ground-truth or detector"),
             ),
+            bench_probes=bench_probes,
             evaluator=KeypointEvaluator(),
             hub=HubInfo(pipeline_tag="keypoint-detection", tags=("pose-estimation",)),
         )
