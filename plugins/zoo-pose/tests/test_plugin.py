@@ -145,3 +145,16 @@ def test_evaluator_refuses_bad_data_before_any_model(tmp_path: Path) -> None:
     make_keypoint_dataset(tmp_path, n_images=2)
     with pytest.raises(InputError, match="--limit"):
         KeypointEvaluator().load(tmp_path, limit=0, name=None)
+
+
+def test_bench_probes_time_one_crop_and_frames_with_1_and_5_people() -> None:
+    from zoo_pose.plugin import bench_probes
+
+    session = QueueSession()
+    predictor = _predictor(session)
+    probes = {p.name: p for p in bench_probes(predictor, sample_images(1)[0])}
+    assert list(probes) == ["model", "pipeline", "people:1", "people:5"]
+    for name, calls in (("model", 1), ("people:1", 1), ("people:5", 5)):
+        before = len(session.inputs)
+        probes[name].fn()
+        assert len(session.inputs) - before == calls, name
