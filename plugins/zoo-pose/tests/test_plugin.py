@@ -52,9 +52,11 @@ class FakeDetector:
 
     def __init__(self) -> None:
         self.calls = 0
+        self.options: dict[str, Any] = {}
 
     def __call__(self, item: Any, **options: Any) -> Detections:
         self.calls += 1
+        self.options = options
         return Detections(boxes=np.array([[10, 10, 100, 200], [200, 50, 300, 300], [50, 60, 120, 160]], np.float32),
                           scores=np.array([0.9, 0.2, 0.8], np.float32), class_ids=np.array([0, 0, 16]),
                           names=("person", "person", "dog"), image_shape=(512, 512))
@@ -86,6 +88,7 @@ def test_detector_part_gives_person_boxes_above_the_threshold() -> None:
     predictor = _predictor(session, {"detector": detector})  # type: ignore[dict-item]
     poses = predictor(sample_images(1)[0])
     assert detector.calls == 1 and len(session.inputs) == 1  # person 0.9 kept; 0.2 below 0.3; the dog never
+    assert detector.options == {"conf": 0.3}  # the detector is asked for boxes down to the person threshold
     np.testing.assert_array_equal(poses.boxes, [[10, 10, 100, 200]])
     everyone = predictor(sample_images(1)[0], person_conf=0.1)
     assert len(everyone) == 2 and {"pre", "infer", "post", "detector"} <= set(predictor.times)

@@ -83,7 +83,9 @@ class TopDownPredictor(Predictor):
 
     def _people(self, image: np.ndarray, options: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray]:
         """The detector's person boxes above the person threshold."""
-        det = self.part("detector", image)
+        conf = options.get("person_conf")
+        # the detector keeps boxes down to the person threshold (its own default may be higher)
+        det = self.part("detector", image, **({"conf": float(conf)} if conf is not None else {}))
         names = tuple(getattr(det, "names", ()))
         boxes = np.asarray(getattr(det, "boxes", np.zeros((0, 4))), np.float32).reshape(-1, 4)
         scores = np.asarray(getattr(det, "scores", np.zeros(0)), np.float32).reshape(-1)
