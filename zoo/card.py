@@ -472,6 +472,10 @@ def fmt_agreement(key: str, value: float) -> str:
     """Agreement figures are fractions (shown as %), except differences, mAPs, OKS and counts."""
     if "diff" in key:
         return f"{value:.2g}"
+    if key.endswith("_px"):
+        return f"{value:.2g} px"
+    if key.endswith("_ms"):
+        return f"{value:.3g} ms"
     if "map" in key or "oks" in key or "cosine" in key:
         return f"{value:.3f}"
     if key.endswith(("boxes", "count", "persons", "tracks")) or value > 1:

@@ -94,6 +94,16 @@ def _numpy_scalar(dtype: Any, data: bytes | None = None) -> Any:
     return np.frombuffer(data, dtype=dtype, count=1)[0]
 
 
+def _numpy_reconstruct(cls: Any, shape: Any, dtype_code: Any) -> Any:
+    """numpy.core.multiarray._reconstruct for plain ndarrays (then filled by ndarray.__setstate__,
+    which checks the data against shape and dtype): the NumPy arrays mmpose/mmengine metadata holds."""
+    import numpy as np
+
+    if cls is not np.ndarray:
+        raise pickle.UnpicklingError("only plain NumPy arrays are read")
+    return np.ndarray.__new__(np.ndarray, shape, np.uint8)
+
+
 def _numpy_dtype(name: Any, *args: Any) -> Any:
     import numpy as np
 
@@ -124,6 +134,9 @@ def _safe_globals() -> dict[tuple[str, str], Any]:
         ("numpy.core.multiarray", "scalar"): _numpy_scalar,
         ("numpy._core.multiarray", "scalar"): _numpy_scalar,
         ("numpy", "dtype"): _numpy_dtype,
+        ("numpy", "ndarray"): __import__("numpy").ndarray,
+        ("numpy.core.multiarray", "_reconstruct"): _numpy_reconstruct,
+        ("numpy._core.multiarray", "_reconstruct"): _numpy_reconstruct,
         ("_codecs", "encode"): _latin1_encode,
     }
     for name in ("_rebuild_tensor", "_rebuild_tensor_v2", "_rebuild_tensor_v3", "_rebuild_parameter",

@@ -525,8 +525,8 @@ def run(
         elif len(inputs) > 1:
             raise click.UsageError(f"one SOURCE, got {len(inputs)}: {' '.join(inputs)}", ctx)
     try:
-        predictor = api.load(spec.id, precision, runtime, threads, weights, artifacts=artifacts, roles=roles,
-                             progress=status)  # fmt: skip
+        predictor = api.load(spec.id, dtype=precision, runtime=runtime, threads=threads, weights=weights,
+                             artifacts=artifacts, roles=roles, progress=status)  # fmt: skip
     finally:
         status.close()
     exp = predictor.export
@@ -653,7 +653,7 @@ def bench(
                 model,
                 precision_list,
                 threads,
-                runtime_list,
+                runtimes=runtime_list,
                 runs=runs,
                 warmup=warmup,
                 weights=weights,

@@ -79,7 +79,8 @@ def evaluate(
     opts = task.resolve_options(options or {})
     dataset = task.evaluator.load(Path(data), limit=limit, name=dataset_name)  # bad data fails before any export
     t0 = time.perf_counter()
-    predictor = load(spec.id, precision, runtime, threads, weights, artifacts=artifacts, roles=roles, registry=reg)
+    predictor = load(spec.id, precision, runtime, threads, weights, artifacts=artifacts, roles=roles, registry=reg,
+                     require_roles=False)  # fmt: skip
     load_ms = (time.perf_counter() - t0) * 1e3
     try:
         outcome = task.evaluator.evaluate(
