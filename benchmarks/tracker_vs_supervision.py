@@ -86,12 +86,18 @@ def _supervision(jobs: list[dict[str, Any]], dets_per_job: list[list[Any]], pyth
         return json.loads(Path(out_json).read_text())
 
 
-def _run_zoo(job: dict[str, Any], dets: list[Any]) -> tuple[list[str], list[int]]:
+ZOO_VARIANTS = ("zoo", "zoo-upstream")
+"""zoo: ByteTrackConfig's defaults; zoo-upstream: ByteTrackConfig.upstream() (Kalman boxes shown,
+duplicates at IoU 0.85: the official code's choices)."""
+
+
+def _run_zoo(job: dict[str, Any], dets: list[Any], variant: str) -> tuple[list[str], list[int]]:
     from zoo_tracker.bytetrack import ByteTrackConfig, ByteTracker
 
-    tracker = ByteTracker(ByteTrackConfig(track_thresh=job["track_thresh"], track_buffer=job["track_buffer"],
-                                          match_thresh=job["match_thresh"], frame_rate=job["frame_rate"],
-                                          output_boxes=job["output_boxes"]))
+    params = {"track_thresh": job["track_thresh"], "track_buffer": job["track_buffer"],
+              "match_thresh": job["match_thresh"], "frame_rate": job["frame_rate"]}
+    config = ByteTrackConfig.upstream(**params) if variant == "zoo-upstream" else ByteTrackConfig(**params)
+    tracker = ByteTracker(config)
     rows: list[str] = []
     times: list[int] = []
     for d in dets:
@@ -125,8 +131,6 @@ def main() -> None:
     ap.add_argument("--rates", default="0,0.1,0.2,0.3,0.4", help="fault rates (FaultSpec.at_rate)")
     ap.add_argument("--seeds", type=int, default=3, help="fault seeds per rate (scores are averaged)")
     ap.add_argument("--track-thresh", type=float, default=0.5, help="high/low split, both trackers (ByteTrack's 0.5)")
-    ap.add_argument("--output-boxes", choices=("kalman", "detection"), default="kalman",
-                    help="zoo's shown boxes: the Kalman state (upstream ByteTrack) or the matched detection's (supervision)")
     ap.add_argument("--sv-python", default=os.environ.get("ZOO_SUPERVISION_PYTHON"),
                     help="python of a venv with supervision==0.29.x (default: $ZOO_SUPERVISION_PYTHON, else in-process)")
     ap.add_argument("--json", action="store_true", help="print the rows as JSON")
@@ -147,17 +151,19 @@ def main() -> None:
         for rate in rates:
             for seed in range(args.seeds):
                 jobs.append({"kind": "mot15", "seq": name, "rate": rate, "seed": seed, "track_thresh": args.track_thresh,
-                             "track_buffer": 30, "match_thresh": 0.8, "frame_rate": seq.frame_rate,
-                             "output_boxes": args.output_boxes})
+                             "track_buffer": 30, "match_thresh": 0.8, "frame_rate": seq.frame_rate})
                 dets_per_job.append(detections_from_gt(seq.gt, seq.seq_length, seq.image_shape,
                                                        FaultSpec.at_rate(rate), seed=1000 * seed + int(rate * 100)))
     for n in (10, 50):
         jobs.append({"kind": "synthetic", "objects": n, "track_thresh": args.track_thresh, "track_buffer": 30,
-                     "match_thresh": 0.8, "frame_rate": 30.0, "output_boxes": args.output_boxes})
+                     "match_thresh": 0.8, "frame_rate": 30.0})
         dets_per_job.append(_synthetic_scene(n, 300, seed=n))
 
     sv_out = _supervision(jobs, dets_per_job, args.sv_python)
-    zoo_out = [_run_zoo(job, dets) for job, dets in zip(jobs, dets_per_job, strict=True)]
+    outputs: dict[str, list[tuple[list[str], list[int]]]] = {
+        v: [_run_zoo(job, dets, v) for job, dets in zip(jobs, dets_per_job, strict=True)] for v in ZOO_VARIANTS}
+    outputs["supervision"] = [(r["rows"], r["times_ns"]) for r in sv_out["results"]]
+    who_all = (*ZOO_VARIANTS, "supervision")
 
     table: list[dict[str, Any]] = []
     groups: dict[tuple[str, float], list[int]] = {}
@@ -167,9 +173,8 @@ def main() -> None:
     for (name, rate), idx in groups.items():
         seq = seqs[name]
         row: dict[str, Any] = {"sequence": name, "fault_rate": rate, "seeds": len(idx)}
-        for who, rows_times in (("zoo", [zoo_out[j] for j in idx]),
-                                ("supervision", [(sv_out["results"][j]["rows"], sv_out["results"][j]["times_ns"])
-                                                 for j in idx])):
+        for who in who_all:
+            rows_times = [outputs[who][j] for j in idx]
             scores = [evaluate({name: (seq.gt, parse_mot("\n".join(rows)))}, {name: seq.seq_length})[name]
                       for rows, _ in rows_times]
             for k in ("HOTA", "MOTA", "IDF1", "IDSW"):
@@ -179,25 +184,29 @@ def main() -> None:
     timing = []
     for j, job in enumerate(jobs):
         if job["kind"] == "synthetic":
-            timing.append({"objects": job["objects"], "zoo_ms": float(np.median(zoo_out[j][1][10:])) / 1e6,
-                           "supervision_ms": float(np.median(sv_out["results"][j]["times_ns"][10:])) / 1e6,
-                           "zoo_tracks_last_frame": sum(1 for r in zoo_out[j][0] if r.startswith(f"{300},"))})
+            timing.append({"objects": job["objects"],
+                           **{f"{who}_ms": float(np.median(outputs[who][j][1][10:])) / 1e6 for who in who_all},
+                           **{f"{who}_tracks_last_frame": sum(1 for r in outputs[who][j][0] if r.startswith("300,"))
+                              for who in who_all}})
 
     if args.json:
         print(json.dumps({"supervision_version": sv_out["version"], "mot15": table, "synthetic": timing}, indent=1))
         return
-    print(f"zoo ByteTrack vs supervision {sv_out['version']} ByteTrack, track_thresh {args.track_thresh}, "
-          f"{args.seeds} seed(s) per rate, HOTA/MOTA/IDF1 by TrackEval, time = median update() per frame")
-    print(f"{'sequence':<15}{'rate':>5} | {'HOTA':>6}{'MOTA':>7}{'IDF1':>7}{'IDSW':>6}{'ms':>7} (zoo) | "
-          f"{'HOTA':>6}{'MOTA':>7}{'IDF1':>7}{'IDSW':>6}{'ms':>7} (supervision)")
+    print(f"ByteTrack: zoo (defaults), zoo-upstream (ByteTrackConfig.upstream()), supervision {sv_out['version']}; "
+          f"track_thresh {args.track_thresh}; {args.seeds} fault seed(s) per rate; HOTA/MOTA/IDF1 by TrackEval; "
+          "ms = median update() per frame")
+    head = "".join(f" | {w:^33}" for w in who_all)
+    print(f"{'sequence':<15}{'rate':>5}{head}")
+    print(f"{'':<20}" + " | ".join(["  HOTA   MOTA   IDF1  IDSW     ms"] * len(who_all)).join([" | ", ""]))
     for r in table:
-        print(f"{r['sequence']:<15}{r['fault_rate']:>5.2f} | {r['zoo_HOTA']:6.3f}{r['zoo_MOTA']:7.3f}{r['zoo_IDF1']:7.3f}"
-              f"{r['zoo_IDSW']:6.1f}{r['zoo_ms']:7.3f}       | {r['supervision_HOTA']:6.3f}{r['supervision_MOTA']:7.3f}"
-              f"{r['supervision_IDF1']:7.3f}{r['supervision_IDSW']:6.1f}{r['supervision_ms']:7.3f}")
-    print("\nsynthetic scene, 300 frames: median ms per frame")
+        cells = " | ".join(f"{r[f'{w}_HOTA']:6.3f}{r[f'{w}_MOTA']:7.3f}{r[f'{w}_IDF1']:7.3f}{r[f'{w}_IDSW']:6.1f}"
+                           f"{r[f'{w}_ms']:7.3f}" for w in who_all)
+        print(f"{r['sequence']:<15}{r['fault_rate']:>5.2f} | {cells}")
+    print("\nsynthetic scene (1920x1080, constant-velocity objects, 300 frames): median ms per update()")
     for t in timing:
-        print(f"  {t['objects']:>3} objects: zoo {t['zoo_ms']:.3f} ms, supervision {t['supervision_ms']:.3f} ms "
-              f"({t['supervision_ms'] / t['zoo_ms']:.1f}x)")
+        ms = ", ".join(f"{w} {t[f'{w}_ms']:.3f}" for w in who_all)
+        print(f"  {t['objects']:>3} objects: {ms}  (supervision / zoo: {t['supervision_ms'] / t['zoo_ms']:.1f}x; "
+              f"tracks shown at frame 300: {t['zoo_tracks_last_frame']} / {t['supervision_tracks_last_frame']})")
 
 
 if __name__ == "__main__":

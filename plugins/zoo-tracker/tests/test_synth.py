@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -23,6 +25,18 @@ def test_moving_shapes_frames_and_ground_truth() -> None:
     # and the objects move
     assert not np.array_equal(video.frames[0], video.frames[-1])
     assert "seqLength=20" in video.seqinfo("shapes") and "imWidth=160" in video.seqinfo("shapes")
+
+
+def test_written_as_a_mot_sequence_it_reads_back(tmp_path: Path) -> None:
+    from zoo_tracker.mot import read_mot, read_seqinfo
+
+    video = moving_shapes(num_frames=12, num_objects=3, seed=4)
+    seq = video.write_mot(tmp_path, "shapes-4")
+    info = read_seqinfo(seq / "seqinfo.ini")
+    assert (info.name, info.seq_length, info.im_width, info.im_height) == ("shapes-4", 12, 320, 240)
+    gt = read_mot(seq / "gt" / "gt.txt", kind="gt", seq_length=info.seq_length)
+    np.testing.assert_array_equal(gt.boxes, video.gt.boxes)
+    assert gt.has_mot16_classes()  # class 1, visibility 1: scored as MOT16+ pedestrians
 
 
 def test_textured_patch() -> None:

@@ -18,9 +18,9 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return np.zeros((len(a), len(b)))
     iw = np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0])
     ih = np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1])
-    inter = np.clip(iw, 0, None) * np.clip(ih, 0, None)
-    area_a = np.clip(a[:, 2] - a[:, 0], 0, None) * np.clip(a[:, 3] - a[:, 1], 0, None)
-    area_b = np.clip(b[:, 2] - b[:, 0], 0, None) * np.clip(b[:, 3] - b[:, 1], 0, None)
+    inter = np.maximum(iw, 0) * np.maximum(ih, 0)
+    area_a = np.maximum(a[:, 2] - a[:, 0], 0) * np.maximum(a[:, 3] - a[:, 1], 0)
+    area_b = np.maximum(b[:, 2] - b[:, 0], 0) * np.maximum(b[:, 3] - b[:, 1], 0)
     union = area_a[:, None] + area_b[None, :] - inter
     return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
 
@@ -55,7 +55,7 @@ def linear_assignment(cost: np.ndarray, thresh: float) -> tuple[np.ndarray, np.n
     n, m = cost.shape
     if n == 0 or m == 0:
         return np.zeros((0, 2), np.int64), np.arange(n), np.arange(m)
-    gain = np.clip(thresh - cost, 0.0, None)
+    gain = np.maximum(thresh - cost, 0.0)
     rows, cols = linear_sum_assignment(gain, maximize=True)  # rows come back ascending
     keep = cost[rows, cols] < thresh
     rows, cols = rows[keep], cols[keep]
@@ -63,4 +63,4 @@ def linear_assignment(cost: np.ndarray, thresh: float) -> tuple[np.ndarray, np.n
     free_rows[rows] = False
     free_cols = np.ones(m, bool)
     free_cols[cols] = False
-    return np.stack([rows, cols], axis=1).astype(np.int64), np.flatnonzero(free_rows), np.flatnonzero(free_cols)
+    return np.stack([rows, cols], axis=1).astype(np.int64), np.nonzero(free_rows)[0], np.nonzero(free_cols)[0]

@@ -202,11 +202,11 @@ class ByteTracker:
         t = self._tracks
         old_state = t.state.copy()
 
-        high = np.flatnonzero(scores > cfg.track_thresh)
-        low = np.flatnonzero((scores > cfg.low_thresh) & (scores < cfg.track_thresh))
+        high = np.nonzero(scores > cfg.track_thresh)[0]
+        low = np.nonzero((scores > cfg.low_thresh) & (scores < cfg.track_thresh))[0]
 
-        unconfirmed = np.flatnonzero((old_state == TRACKED) & ~t.activated)
-        pool = np.flatnonzero(((old_state == TRACKED) & t.activated) | (old_state == LOST))
+        unconfirmed = np.nonzero((old_state == TRACKED) & ~t.activated)[0]
+        pool = np.nonzero(((old_state == TRACKED) & t.activated) | (old_state == LOST))[0]
 
         # predict tracked and lost tracks (a lost track's height velocity is zeroed first)
         if len(pool):
@@ -265,16 +265,16 @@ class ByteTracker:
         # the next frame's table: tracked (old order, then new, then refound), then lost (old, then newly lost)
         was_lost_kept = (old_state == LOST) & ~gone
         was_lost_kept[refound] = False
-        tracked_rows = np.concatenate([np.flatnonzero((old_state == TRACKED) & (t.state[:n_old] == TRACKED) & ~gone),
+        tracked_rows = np.concatenate([np.nonzero((old_state == TRACKED) & (t.state[:n_old] == TRACKED) & ~gone)[0],
                                        np.arange(n_old, len(t)), refound])
-        lost_rows = np.concatenate([np.flatnonzero(was_lost_kept), newly_lost])
+        lost_rows = np.concatenate([np.nonzero(was_lost_kept)[0], newly_lost])
         tracked_rows, lost_rows = _remove_duplicates(t, tracked_rows, lost_rows, cfg.duplicate_iou)
         order = np.concatenate([tracked_rows, lost_rows])
         if len(order) != len(t) or (order != np.arange(len(t))).any():
             t = t.take(order)
         self._tracks = t
 
-        shown = np.flatnonzero((t.state == TRACKED) & t.activated)
+        shown = np.nonzero((t.state == TRACKED) & t.activated)[0]
         out_boxes = t.det_box[shown] if cfg.output_boxes == "detection" else kalman.xyah_to_xyxy(t.mean[shown, :4])
         if len(shown):
             t.trail[shown, :-1] = t.trail[shown, 1:]

@@ -9,10 +9,11 @@ drifting over a plain background, with its box per frame, for single-object trac
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
-from zoo_tracker.mot import MotData
+from zoo_tracker.mot import MotData, format_mot
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,15 @@ class SyntheticVideo:
     @property
     def image_shape(self) -> tuple[int, int]:
         return int(self.frames.shape[1]), int(self.frames.shape[2])
+
+    def write_mot(self, root: str | Path, name: str) -> Path:
+        """A MOTChallenge sequence folder without its frames: ``root/name/seqinfo.ini`` and
+        ``root/name/gt/gt.txt`` (the frames go to ``img1/`` or a video through the core's media module)."""
+        seq = Path(root) / name
+        (seq / "gt").mkdir(parents=True, exist_ok=True)
+        (seq / "seqinfo.ini").write_text(self.seqinfo(name), encoding="utf-8")
+        (seq / "gt" / "gt.txt").write_text(format_mot(self.gt), encoding="utf-8")
+        return seq
 
     def seqinfo(self, name: str) -> str:
         """The seqinfo.ini text MOTChallenge tools expect beside gt/gt.txt."""
