@@ -184,3 +184,29 @@ def test_evaluate_dirs_errors(tmp_path: Path) -> None:
     (res_dir / "seq-a.txt").write_text(GT)
     both = evaluate_dirs(gt_dir, res_dir)
     assert both["seq-a"]["HOTA"] == pytest.approx(1.0) and both["COMBINED"]["MOTA"] == 1.0
+
+
+def test_numpy_alias_shim_only_when_trackeval_needs_it() -> None:
+    from trackeval.metrics import CLEAR, HOTA, Identity
+
+    from zoo_tracker.mot import _numpy2_aliases_if_needed
+
+    assert _numpy2_aliases_if_needed(HOTA, CLEAR, Identity) is False  # PyPI's trackeval: NumPy 2 clean
+    assert "float" not in np.__dict__
+
+    class OldTrackEvalMetric:  # what the GitHub original does
+        def __init__(self, config: object = None) -> None:
+            pass
+
+        def eval_sequence(self, data: object) -> np.ndarray:
+            return np.zeros(1, dtype=np.float)  # type: ignore[attr-defined]
+
+    present = {a for a in ("float", "int", "bool", "object") if a in np.__dict__}  # NumPy 2 has np.bool again
+    try:
+        with pytest.warns(UserWarning, match="np.float"):
+            assert _numpy2_aliases_if_needed(OldTrackEvalMetric) is True
+        assert np.float is float  # type: ignore[attr-defined]
+    finally:
+        for alias in {"float", "int", "bool", "object"} - present:
+            np.__dict__.pop(alias, None)
+    assert "float" not in np.__dict__ and np.bool is np.bool_

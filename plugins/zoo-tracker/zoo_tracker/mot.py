@@ -16,6 +16,7 @@ pedestrians (class 1) are kept. A test checks the numbers equal TrackEval's own 
 from __future__ import annotations
 
 import configparser
+import functools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -205,31 +206,42 @@ SUMMARY_FIELDS = ("HOTA", "DetA", "AssA", "LocA", "MOTA", "MOTP", "IDF1", "IDSW"
 
 def _trackeval_metrics() -> tuple[Any, Any, Any]:
     """TrackEval's HOTA, CLEAR and Identity metric objects (imported lazily: an optional extra)."""
-    _numpy2_aliases_for_old_trackeval()
     try:
         from trackeval.metrics import CLEAR, HOTA, Identity
     except ImportError as err:
         raise MissingDependencyError("trackeval", "eval", "to score trackers with HOTA/MOTA/IDF1") from err
+    _numpy2_aliases_if_needed(HOTA, CLEAR, Identity)
     quiet = {"THRESHOLD": 0.5, "PRINT_CONFIG": False}
     return HOTA(), CLEAR(dict(quiet)), Identity(dict(quiet))
 
 
-def _numpy2_aliases_for_old_trackeval() -> None:
-    """TrackEval before 1.3 (the GitHub original) uses ``np.float``, ``np.int`` and ``np.bool``,
-    which NumPy 1.24 removed. For those versions only, put the aliases back (they name the
-    builtins, exactly what they meant). trackeval>=1.3 from PyPI needs nothing."""
-    from importlib import metadata
+_REMOVED_ALIASES = {"float": float, "int": int, "bool": bool, "object": object}
 
+
+@functools.lru_cache(maxsize=1)
+def _numpy2_aliases_if_needed(*metric_classes: Any) -> bool:
+    """Every trackeval on PyPI (1.0-1.3, the maintained fork) runs on NumPy 2 as is. The GitHub
+    original (JonathonLuiten/TrackEval, "1.0.dev1") still writes ``np.float`` / ``np.int``, which
+    NumPy 1.24 removed. Score a one-frame sequence once; only if that fails on one of those names,
+    put the aliases back (they name the builtins, exactly what the code meant) and say so.
+    Returns whether the aliases were needed."""
+    one = {"num_timesteps": 1, "num_gt_ids": 1, "num_tracker_ids": 1, "num_gt_dets": 1, "num_tracker_dets": 1,
+           "gt_ids": [np.array([0])], "tracker_ids": [np.array([0])], "similarity_scores": [np.array([[1.0]])]}
     try:
-        version = metadata.version("trackeval")
-    except metadata.PackageNotFoundError:
-        return
-    major_minor = tuple(int(p) for p in (version.split(".") + ["0"])[:2] if p.isdigit())
-    if major_minor >= (1, 3):
-        return
-    for alias, builtin in (("float", float), ("int", int), ("bool", bool), ("object", object)):
+        for cls in metric_classes:
+            cls({"THRESHOLD": 0.5, "PRINT_CONFIG": False}).eval_sequence(one)
+        return False
+    except AttributeError as err:
+        if "numpy" not in str(err) or not any(f"'{a}'" in str(err) for a in _REMOVED_ALIASES):
+            raise
+    import warnings
+
+    for alias, builtin in _REMOVED_ALIASES.items():
         if alias not in np.__dict__:
             setattr(np, alias, builtin)
+    warnings.warn("trackeval uses NumPy aliases removed in NumPy 1.24 (np.float, np.int...); zoo put them back "
+                  "for it. pip install 'trackeval>=1.3' avoids this.", stacklevel=2)
+    return True
 
 
 def _iou_xywh(a: np.ndarray, b: np.ndarray) -> np.ndarray:
