@@ -54,8 +54,10 @@ def motmetrics_data_dir() -> Path:
 
 
 def mot15_sequence(name: str) -> Mot15Sequence:
-    """Real MOT15 ground truth shipped inside ``motmetrics==1.4.0`` (MIT package; the annotations
-    are MOTChallenge's, CC BY-NC-SA 3.0: read at run time, never copied into this repository)."""
+    """Real MOT15 ground truth shipped inside ``motmetrics==1.4.0``. The package is MIT-licensed; the
+    annotations are MOTChallenge's (MOT15, TUD sequences), under MOTChallenge's own terms (to our
+    knowledge CC BY-NC-SA 3.0; the package states none for them), so they are read from the
+    installed package at run time and never copied into this repository."""
     if name not in MOT15_SEQUENCES:
         raise InputError(f"unknown MOT15 sequence {name!r}; motmetrics ships {', '.join(MOT15_SEQUENCES)}")
     meta = MOT15_SEQUENCES[name]
