@@ -23,7 +23,7 @@ def push_card(
     """Upload the README.md + card.json of ``model``'s cards (one folder per dtype/hardware), plus
     the files of an export folder when ``artifacts`` is given. Returns the commit URL."""
     hub = require("huggingface_hub", "hub", "to publish cards")
-    cards: list[ModelCard] = [c for c in load_cards(cards_root) if c.model == model and dtype in (None, c.dtype)]
+    cards: list[ModelCard] = [c for c in load_cards(cards_root) if c.model == model and dtype in (None, c.precision)]
     if not cards:
         raise InputError(f"no card for {model!r}{' ' + dtype if dtype else ''}; run zoo bench {model} first")
     if "/" not in repo_id:

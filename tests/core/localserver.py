@@ -20,6 +20,11 @@ class Served:
     """URL path ('/models/x.pth' or '/ORG/REPO/resolve/main/file') → content."""
     truncate_once: dict[str, int] = field(default_factory=dict)
     """path → byte count after which the first GET is cut off."""
+    faults: dict[str, str] = field(default_factory=dict)
+    """path → what goes wrong on every GET: 'reset' (RST after half the bytes), 'stall' (half the
+    bytes, then silence), 'trickle' (1 KiB every 0.2 s), 'long' (Content-Length beyond the body),
+    'short' (Content-Length under the body), '503', 'ignore-range' (a Range request gets the whole
+    file with 200)."""
     requests: list[tuple[str, str, str | None]] = field(default_factory=list)
     commits: list[list[dict[str, Any]]] = field(default_factory=list)
     """NDJSON lines of each commit received by the fake hub's /commit endpoint."""
@@ -67,6 +72,9 @@ def _handler(state: Served) -> type[BaseHTTPRequestHandler]:
                 self.send_header("Content-Length", "0")
                 self.end_headers()
                 return
+            fault = state.faults.get(self.path)
+            if fault is not None and self._fault(fault, body, rng):
+                return
             start = int(rng.split("=")[1].split("-")[0]) if rng else 0
             if start >= len(body) and rng:
                 self.send_response(416)
@@ -82,6 +90,56 @@ def _handler(state: Served) -> type[BaseHTTPRequestHandler]:
                 self.connection.shutdown(2)
                 return
             self.wfile.write(payload)
+
+        def _fault(self, fault: str, body: bytes, rng: str | None) -> bool:
+            """Serve ``fault``; False when it does not apply to this request."""
+            import socket
+            import struct
+            import time
+
+            if fault == "503":
+                self.send_response(503)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+            elif fault == "ignore-range":
+                if not rng:
+                    return False
+                self._headers(body, 200)
+                self.wfile.write(body)
+            elif fault in ("long", "short"):
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body) + 1000 if fault == "long" else len(body) // 2))
+                self.end_headers()
+                self.wfile.write(body)
+                self.wfile.flush()
+                self.connection.shutdown(socket.SHUT_RDWR)
+            elif fault == "reset":
+                self._headers(body, 200)
+                self.wfile.write(body[: len(body) // 2])
+                self.wfile.flush()
+                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                self.connection.close()
+            elif fault == "stall":
+                self._headers(body, 200)
+                self.wfile.write(body[: len(body) // 2])
+                self.wfile.flush()
+                time.sleep(5)
+            elif fault == "slow":  # healthy, but slow enough for concurrent clients to overlap
+                self._headers(body, 200)
+                step = max(1, len(body) // 10)
+                for i in range(0, len(body), step):
+                    self.wfile.write(body[i : i + step])
+                    self.wfile.flush()
+                    time.sleep(0.15)
+            elif fault == "trickle":
+                self._headers(body, 200)
+                for i in range(0, min(len(body), 40 * 1024), 1024):
+                    self.wfile.write(body[i : i + 1024])
+                    self.wfile.flush()
+                    time.sleep(0.2)
+            else:
+                raise ValueError(fault)
+            return True
 
         def _json(self, payload: Any, status: int = 200) -> None:
             body = json.dumps(payload).encode()

@@ -21,9 +21,17 @@ from zoo_detector.nets.yolox import space_to_depth, space_to_depth_reference, yo
 SPECS = {"yolov8n": plugin._yolov8n(), "yolox-s": plugin._yolox_s(), "fcos": plugin._fcos()}
 
 
+def _build(name: str) -> torch.nn.Module:
+    """A random build the way the core makes one: seeded (torch, numpy, random), then the plugin."""
+    from zoo.registry import seed_everything
+
+    seed_everything(0)
+    return plugin.build_model(spec=SPECS[name], weights=None)
+
+
 @pytest.fixture(scope="module")
 def models() -> dict[str, torch.nn.Module]:
-    return {name: plugin.build_model(spec=spec, weights=None) for name, spec in SPECS.items()}
+    return {name: _build(name) for name in SPECS}
 
 
 def test_upstream_key_layouts_and_param_counts(models: dict[str, torch.nn.Module]) -> None:
@@ -46,12 +54,12 @@ def test_raw_head_shapes_follow_the_grid(models: dict[str, torch.nn.Module], nam
     with torch.no_grad():
         out = models[name](torch.rand(1, 3, 128, 192))
     strides = tuple(spec.post.params["strides"])
-    assert out.shape == (1, spec.outputs[0].shape[1], len(make_grid((128, 192), strides, 0.0).points))
-    assert spec.outputs[0].shape[2] == len(make_grid(spec.pre.size, strides, 0.0).points)
+    assert out.shape == (1, spec.component.outputs[0].shape[1], len(make_grid((128, 192), strides, 0.0).points))
+    assert spec.component.outputs[0].shape[2] == len(make_grid(spec.pre.size, strides, 0.0).points)
 
 
 def test_random_weights_are_deterministic_and_input_dependent(models: dict[str, torch.nn.Module]) -> None:
-    again = plugin.build_model(spec=SPECS["yolox-s"], weights=None)
+    again = _build("yolox-s")
     for a, b in zip(models["yolox-s"].state_dict().values(), again.state_dict().values(), strict=True):
         assert torch.equal(a, b)
     gen = torch.Generator().manual_seed(1)

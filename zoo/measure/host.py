@@ -7,7 +7,7 @@ import platform
 from dataclasses import dataclass
 from pathlib import Path
 
-from zoo.card import Hardware
+from zoo.card import Hardware, host_name
 
 _INTERESTING_FLAGS = (
     "avx",
@@ -44,11 +44,12 @@ def cpu_model() -> str:
 
 
 def board_name() -> str:
-    """The board ('Raspberry Pi 5 Model B Rev 1.0') from the device tree, else a host description."""
+    """The board ('Raspberry Pi 5 Model B Rev 1.0') from the device tree, else the CPU family
+    ('AMD EPYC host'), so cards of different machines never share a name."""
     model = _read("/proc/device-tree/model").strip("\x00\n ")
     if model:
         return model
-    return f"{platform.machine()} host"
+    return host_name(cpu_model(), platform.machine())
 
 
 def cpu_flags() -> list[str]:
@@ -58,6 +59,15 @@ def cpu_flags() -> list[str]:
         if line.startswith(("flags", "Features")) and ":" in line:
             flags.update(line.split(":", 1)[1].split())
     return sorted(f for f in flags if f in _INTERESTING_FLAGS)
+
+
+def physical_cores() -> int:
+    """Physical cores this process may use (a Pi 5: 4): zoo's default thread count, as
+    Ultralytics and ncnn's own tools choose."""
+    import psutil
+
+    physical = psutil.cpu_count(logical=False) or usable_cores()
+    return max(1, min(physical, usable_cores()))
 
 
 def usable_cores() -> int:

@@ -19,20 +19,30 @@ import numpy as np
 
 from zoo.errors import ExportError, ZooError
 from zoo.paths import atomic_write_text, sha256_file
-from zoo.specs import ModelSpec
+from zoo.specs import SINGLE, ComponentSpec, ModelSpec
 
 
 @dataclass
 class ExportContext:
+    """What one export step of one component sees."""
+
     spec: ModelSpec
-    dtype: str
+    role: str
+    """The component being exported ('model', 'image', 'text', ...)."""
+    precision: str
+    """The precision this component is exported in."""
     work_dir: Path
+    """Absolute path of the (temporary) export folder."""
     model_factory: Callable[[], Any]
-    """Builds the torch model with its weights loaded; called at most once (see ``model``)."""
+    """Builds the component's torch module with its weights loaded; called at most once."""
     step_options: dict[str, dict[str, Any]] = field(default_factory=dict)
     calibration: Callable[[], Iterable[dict[str, np.ndarray]]] | None = None
-    """Yields preprocessed inputs by blob name, made by the task's own preprocessing."""
+    """Yields this component's inputs by name, recorded from the task's own predictor."""
     _model: Any = None
+
+    @property
+    def component(self) -> ComponentSpec:
+        return self.spec.components[self.role]
 
     @property
     def model(self) -> Any:
@@ -42,6 +52,14 @@ class ExportContext:
 
     def options(self, step: str) -> dict[str, Any]:
         return dict(self.step_options.get(step, {}))
+
+    def path(self, suffix: str) -> Path:
+        """A file of this component in the export folder: 'model.ncnn.param', 'text.onnx'."""
+        return self.work_dir / f"{self.role}.{suffix}"
+
+    def record_name(self, step: str) -> str:
+        """Where a step's record goes: 'pnnx.json' for a one-network model, 'text.pnnx.json' else."""
+        return f"{step}.json" if set(self.spec.components) == {SINGLE} else f"{self.role}.{step}.json"
 
 
 @dataclass(frozen=True)
@@ -78,16 +96,18 @@ def run_chain(
             raise
         except Exception as err:  # a step's library failing is an export failure, with context
             raise ExportError(
-                f"export step {name!r} failed for {ctx.spec.id} ({ctx.dtype}): {type(err).__name__}: {err}"
+                f"export step {name!r} failed for {ctx.spec.id} ({ctx.role}, {ctx.precision}): "
+                f"{type(err).__name__}: {str(err).splitlines()[0][:300] if str(err) else ''}"
             ) from err
         record = {
             "step": name,
+            "component": ctx.role,
             "seconds": round(time.perf_counter() - started, 3),
             "inputs": {role: path.name for role, path in available.items()},
             "outputs": {role: describe_file(path) for role, path in result.outputs.items()},
             "meta": result.meta,
         }
-        atomic_write_text(ctx.work_dir / f"{name}.json", json.dumps(record, indent=2, default=str))
+        atomic_write_text(ctx.work_dir / ctx.record_name(name), json.dumps(record, indent=2, default=str))
         records.append(record)
         available.update(result.outputs)
     return available, records

@@ -15,7 +15,7 @@ Winograd kernels; zoo does not: the current kernels (2023 on) transform the kern
 where 8-bit weights peak at 127 * 12 * 12 = 18288 < 32767, and accumulate in int32. Measured on
 a ResNet-18 with the ncnn wheel here, 8-bit weights give logits cosine 0.985 vs 0.925 with
 6-bit. The activation scale of each layer's
-input blob comes from ``zoo.export.calibrate`` (minmax, kl or aciq), measured with ncnn's own
+input blob comes from ``zoo.convert.calibrate`` (minmax, kl or aciq), measured with ncnn's own
 ``Extractor`` on the fp32 model, fp16 off. Nothing is fused: whether a quantized convolution
 requantizes straight into the next one, or folds its activation, is ncnn's choice at load time.
 
@@ -34,17 +34,17 @@ from pathlib import Path
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from zoo.errors import ExportError, InputError
-from zoo.export.calibrate import (
+from zoo.convert.calibrate import (
     BlobCalibration,
     calibrate_blobs,
     check_method,
+    check_sample,
     extract_blobs,
-    fp32_option,
-    load_net,
-    to_ncnn_inputs,
+    open_net,
 )
-from zoo.export.ncnn_param import (
+from zoo.errors import ExportError, InputError
+from zoo.numerics import cosine
+from zoo.runtimes.ncnn.param import (
     WEIGHTLESS_TYPES,
     BinLayout,
     NcnnLayer,
@@ -55,6 +55,7 @@ from zoo.export.ncnn_param import (
     locate_weights,
     read_param,
 )
+from zoo.runtimes.ncnn.session import FP32_OPTIONS, INT8_OPTIONS, NcnnSession
 
 QUANTIZABLE_TYPES = ("Convolution", "ConvolutionDepthWise", "InnerProduct")
 
@@ -109,7 +110,7 @@ class QuantizedLayer(BaseModel):
     input_threshold: float = Field(description="clipping threshold chosen by the method")
     input_method: str = Field(
         description="method that set the threshold; kl falls back to minmax on blobs too small "
-        "for a histogram (see zoo.export.calibrate.KL_MIN_VALUES)"
+        "for a histogram (see zoo.convert.calibrate.KL_MIN_VALUES)"
     )
     input_scale: float = Field(description="ncnn input scale, 127 / input_threshold")
 
@@ -294,36 +295,10 @@ def _write_atomic(path: Path, payload: bytes) -> None:
         raise
 
 
-def int8_option(ncnn: object, num_threads: int = 1, fp16: bool = False) -> object:
-    """An Option that runs int8 layers as int8; ``fp16=False`` keeps the float layers fp32."""
-    opt = ncnn.Option()  # type: ignore[attr-defined]
-    opt.num_threads = num_threads
-    opt.use_int8_inference = True
-    if not fp16:
-        for flag in (
-            "use_fp16_storage",
-            "use_fp16_arithmetic",
-            "use_fp16_packed",
-            "use_bf16_storage",
-        ):
-            if hasattr(opt, flag):
-                setattr(opt, flag, False)
-    return opt
-
-
-def run_outputs(net: object, inputs: Mapping[str, np.ndarray]) -> np.ndarray:
+def run_outputs(net: NcnnSession, inputs: Mapping[str, np.ndarray]) -> np.ndarray:
     """All of ``net``'s outputs for one sample, flattened and concatenated."""
-    names = list(net.output_names())  # type: ignore[attr-defined]
-    blobs = extract_blobs(net, inputs, names)
-    return np.concatenate([blobs[name].ravel() for name in names])
-
-
-def cosine(a: np.ndarray, b: np.ndarray) -> float:
-    a64, b64 = a.astype(np.float64).ravel(), b.astype(np.float64).ravel()
-    denom = np.linalg.norm(a64) * np.linalg.norm(b64)
-    if denom == 0:
-        return 1.0 if np.array_equal(a64, b64) else 0.0
-    return float(a64 @ b64 / denom)
+    blobs = extract_blobs(net, inputs, net.output_names)
+    return np.concatenate([blobs[name].ravel() for name in net.output_names])
 
 
 # ----------------------------------------------------------------------------- public API
@@ -347,7 +322,7 @@ def _prepare(
         raise InputError("calibration must be an iterable of samples (dicts), not a single dict")
     samples = []
     for sample in calibration:
-        samples.append(to_ncnn_inputs(sample, model.input_names))
+        samples.append(check_sample(sample, model.input_names))
         if limit is not None and len(samples) >= limit:
             break
     check_method(method, len(samples))
@@ -384,17 +359,14 @@ def quantize_ncnn(
     The result is written atomically and checked by loading and running it in stock ncnn with
     ``use_int8_inference``.
     """
-    from zoo.deps import require
-
-    ncnn = require("ncnn", "runtime", "to calibrate ncnn int8 models")
     param, bin, out_param, out_bin = Path(param), Path(bin), Path(out_param), Path(out_bin)
     model, data, layout, samples = _prepare(param, bin, calibration, method)
     quantize, kept = _plan(model, layout, keep_float, param)
-    net = load_net(param, bin, fp32_option(ncnn))
+    net = open_net(param, bin, FP32_OPTIONS)
     blobs = list(dict.fromkeys(layer.bottoms[0] for layer in quantize))
     scales = calibrate_blobs(net, samples, blobs, method)
     text, payload, infos = build_int8(model, data, layout, quantize, scales)
-    _check_loads(ncnn, text, payload, samples[0], out_param.parent)
+    _check_loads(text, payload, samples[0], out_param.parent)
     _write_atomic(out_bin, payload)
     _write_atomic(out_param, text.encode("utf-8"))
     return Int8Report(
@@ -410,15 +382,16 @@ def quantize_ncnn(
     )
 
 
-def _check_loads(ncnn: object, text: str, payload: bytes, sample: Mapping[str, np.ndarray], where: Path) -> None:
+def _check_loads(text: str, payload: bytes, sample: Mapping[str, np.ndarray], where: Path) -> None:
     """Load the written model in stock ncnn (int8 on) and run one sample, before publishing it."""
     where.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=where, prefix=".int8-check-") as tmp:
         p, b = Path(tmp) / "m.param", Path(tmp) / "m.bin"
         p.write_text(text, encoding="utf-8")
         b.write_bytes(payload)
-        net = load_net(p, b, int8_option(ncnn))
+        net = open_net(p, b, INT8_OPTIONS)
         out = run_outputs(net, sample)
+        net.close()
     if not np.all(np.isfinite(out)):
         raise ExportError("the int8 model loads in ncnn but gives non-finite outputs")
 
@@ -437,13 +410,10 @@ def layer_sensitivity(
     load and ``limit`` forward passes per layer. Float layers run fp32 (fp16 off) on both sides,
     so the number is the int8 loss of that layer alone.
     """
-    from zoo.deps import require
-
-    ncnn = require("ncnn", "runtime", "to measure int8 layer sensitivity")
     param, bin = Path(param), Path(bin)
     model, data, layout, samples = _prepare(param, bin, calibration, method, limit)
     candidates, _ = _plan(model, layout, (), param)
-    fp32 = load_net(param, bin, fp32_option(ncnn))
+    fp32 = open_net(param, bin, FP32_OPTIONS)
     reference = [run_outputs(fp32, sample) for sample in samples]
     blobs = list(dict.fromkeys(layer.bottoms[0] for layer in candidates))
     scales = calibrate_blobs(fp32, samples, blobs, method)
@@ -454,7 +424,7 @@ def layer_sensitivity(
             text, payload, _ = build_int8(model, data, layout, [layer], scales)
             p.write_text(text, encoding="utf-8")
             b.write_bytes(payload)
-            net = load_net(p, b, int8_option(ncnn))
+            net = open_net(p, b, INT8_OPTIONS)
             sims = [cosine(run_outputs(net, s), ref) for s, ref in zip(samples, reference, strict=True)]
             result.append(LayerSensitivity(name=layer.name, type=layer.type, cosine=float(np.mean(sims))))
     return sorted(result, key=lambda item: item.cosine)

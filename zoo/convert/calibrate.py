@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from zoo.errors import ExportError, InputError
+from zoo.runtimes.ncnn.session import NcnnSession
 
 HISTOGRAM_BINS = 2048
 KL_MIN_VALUES = 10 * HISTOGRAM_BINS
@@ -186,42 +187,17 @@ def check_method(method: str, sample_count: int) -> None:
 # ----------------------------------------------------------------------------- ncnn
 
 
-def fp32_option(ncnn: object, num_threads: int = 1) -> object:
-    """An ncnn Option with every reduced-precision path off: the reference fp32 network."""
-    opt = ncnn.Option()  # type: ignore[attr-defined]
-    opt.num_threads = num_threads
-    opt.lightmode = False
-    for flag in (
-        "use_fp16_storage",
-        "use_fp16_arithmetic",
-        "use_fp16_packed",
-        "use_bf16_storage",
-        "use_bf16_packed",
-        "use_int8_inference",
-        "use_vulkan_compute",
-    ):
-        if hasattr(opt, flag):
-            setattr(opt, flag, False)
-    return opt
+def open_net(param: Path, bin: Path, options: Mapping[str, bool]) -> NcnnSession:
+    """The model in ncnn with ``options``; ExportError if ncnn refuses either file."""
+    try:
+        return NcnnSession(Path(param), Path(bin), threads=1, options=options)
+    except InputError as err:
+        raise ExportError(str(err)) from None
 
 
-def load_net(param: Path, bin: Path, opt: object) -> object:
-    """A stock ``ncnn.Net`` with ``opt``; ExportError if ncnn refuses either file."""
-    from zoo.deps import require
-
-    ncnn = require("ncnn", "runtime", "to run ncnn models")
-    net = ncnn.Net()
-    net.opt = opt
-    if net.load_param(str(param)) != 0:
-        raise ExportError(f"ncnn could not load {param}")
-    if net.load_model(str(bin)) != 0:
-        raise ExportError(f"ncnn could not load the weights {bin} for {param}")
-    return net
-
-
-def to_ncnn_inputs(sample: Mapping[str, np.ndarray], input_names: Sequence[str]) -> dict[str, np.ndarray]:
-    """Check one calibration sample and drop its batch dimension: ``{"in0": (1,3,H,W)}`` ->
-    ``{"in0": (3,H,W)}`` float32, contiguous."""
+def check_sample(sample: Mapping[str, np.ndarray], input_names: Sequence[str]) -> dict[str, np.ndarray]:
+    """Check one calibration sample: every model input, batch size 1 first, as float32
+    (``{"in0": (1,3,H,W)}``)."""
     if not isinstance(sample, Mapping):
         raise InputError(f"each calibration sample must be a dict of input name -> array, got {type(sample).__name__}")
     missing = [name for name in input_names if name not in sample]
@@ -239,38 +215,27 @@ def to_ncnn_inputs(sample: Mapping[str, np.ndarray], input_names: Sequence[str])
                 f"calibration input {name!r} must have batch size 1 as its first dim, e.g. "
                 f"(1, 3, 224, 224); got shape {array.shape}"
             )
-        out[name] = np.ascontiguousarray(array[0], dtype=np.float32)
+        out[name] = np.ascontiguousarray(array, dtype=np.float32)
     return out
 
 
-def extract_blobs(net: object, inputs: Mapping[str, np.ndarray], blobs: Sequence[str]) -> dict[str, np.ndarray]:
-    """Run ``net`` on one sample and return the named blobs (ncnn layout, batch dim dropped)."""
-    import ncnn
-
-    ex = net.create_extractor()  # type: ignore[attr-defined]
-    # Light mode frees blobs once consumed; extracting several blobs needs them all kept.
-    ex.set_light_mode(False)
-    mats = {name: ncnn.Mat(array) for name, array in inputs.items()}  # keep alive during run
-    for name, mat in mats.items():
-        ex.input(name, mat)
-    out = {}
-    for blob in blobs:
-        ret, mat = ex.extract(blob)
-        if ret != 0:
-            raise ExportError(f"ncnn could not compute blob {blob!r} (error {ret})")
-        out[blob] = np.array(mat, dtype=np.float32, copy=True)
-    return out
+def extract_blobs(net: NcnnSession, inputs: Mapping[str, np.ndarray], blobs: Sequence[str]) -> dict[str, np.ndarray]:
+    """Run ``net`` on one sample and return the named blobs (ncnn layout: batch axis dropped)."""
+    try:
+        return {name: value[0] for name, value in net.extract(inputs, blobs).items()}
+    except InputError as err:
+        raise ExportError(str(err)) from None
 
 
 def collect_statistics(
-    net: object,
+    net: NcnnSession,
     samples: Sequence[Mapping[str, np.ndarray]],
     blobs: Sequence[str],
     method: str,
 ) -> dict[str, BlobStatistics]:
     """absmax (and for kl, the histogram) of each blob over every sample.
 
-    ``samples`` are ncnn inputs (batch dim already dropped). kl runs the net twice per sample:
+    ``samples`` are checked batch-first inputs (``check_sample``). kl runs the net twice per sample:
     the histogram range is the absmax of the whole set, known only after the first pass."""
     absmax = dict.fromkeys(blobs, 0.0)
     elements = dict.fromkeys(blobs, 0)
@@ -291,7 +256,7 @@ def collect_statistics(
 
 
 def calibrate_blobs(
-    net: object,
+    net: NcnnSession,
     samples: Sequence[Mapping[str, np.ndarray]],
     blobs: Sequence[str],
     method: str,

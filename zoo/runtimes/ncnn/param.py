@@ -85,6 +85,42 @@ class NcnnParam:
     def input_names(self) -> list[str]:
         return [layer.tops[0] for layer in self.layers if layer.type == "Input"]
 
+    @property
+    def output_names(self) -> list[str]:
+        """Blobs some layer produces and no layer consumes, in file order (pnnx: out0, out1, ...)."""
+        consumed = {b for layer in self.layers for b in layer.bottoms}
+        inputs = set(self.input_names)
+        return [t for layer in self.layers for t in layer.tops if t not in consumed and t not in inputs]
+
+    def check_graph(self, source: str) -> None:
+        """Refuse wiring ncnn would run into undefined memory with: a blob consumed before any
+        layer produced it, a blob produced twice, more blobs than the header declares, an
+        Input layer that is not a plain source. One line naming the file, the layer and the fix."""
+        produced: set[str] = set()
+        for index, layer in enumerate(self.layers, start=1):
+            if layer.type == "Input" and (layer.bottoms or len(layer.tops) != 1):
+                raise InputError(f"{source}: Input layer {layer.name!r} must have no inputs and one output")
+            for bottom in layer.bottoms:
+                if bottom not in produced:
+                    raise InputError(
+                        f"{source}: layer {index} {layer.name!r} reads blob {bottom!r} before any layer "
+                        "produces it; the .param is corrupt — export it again"
+                    )
+            for top in layer.tops:
+                if top in produced:
+                    raise InputError(
+                        f"{source}: blob {top!r} is produced twice (again by layer {index} {layer.name!r}); "
+                        "the .param is corrupt — export it again"
+                    )
+                produced.add(top)
+        if len(produced) > self.blob_count:
+            raise InputError(
+                f"{source}: {len(produced)} blobs but the header declares {self.blob_count}; "
+                "the .param is corrupt — export it again"
+            )
+        if not self.input_names:
+            raise InputError(f"{source}: no Input layer; not a network zoo can feed")
+
 
 def parse_param(text: str, source: str = "<param>") -> NcnnParam:
     """Parse ncnn ``.param`` text. A malformed file raises InputError naming ``source`` and line."""
@@ -128,9 +164,17 @@ def parse_param(text: str, source: str = "<param>") -> NcnnParam:
     return NcnnParam(layers=tuple(layers), blob_count=blob_count)
 
 
-def read_param(path: Path) -> NcnnParam:
+def read_param(path: Path, max_bytes: int = 64 << 20) -> NcnnParam:
+    """Parse the .param file at ``path`` strictly (ASCII/UTF-8 text, at most ``max_bytes``)."""
+    path = Path(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        if path.stat().st_size > max_bytes:
+            raise InputError(f"{path}: {path.stat().st_size} bytes is too large for an ncnn .param (limit {max_bytes})")
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise InputError(f"{path}: not a text ncnn .param (byte {err.start} is not UTF-8); export it again") from None
+    except IsADirectoryError:
+        raise InputError(f"{path}: is a directory, not an ncnn .param file") from None
     except OSError as err:
         raise InputError(f"cannot read ncnn param {path}: {err.strerror or err}") from None
     return parse_param(text, source=str(path))
