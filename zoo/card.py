@@ -281,6 +281,11 @@ class ModelCard(Data):
             primary = r.measures.get("model")
             if primary is not None and primary.unit not in ("inference", "frame"):
                 comments.append(f"FPS column is {primary.unit}s/s")
+            comments += [
+                f"{name} {m.latency.median_ms:.3g} ms/{m.unit}"
+                for name, m in r.measures.items()
+                if name not in ("model", "pipeline")
+            ]
             if r.stability.unstable:
                 comments.append("UNSTABLE: " + "; ".join(r.stability.reasons))
             if self.parity:

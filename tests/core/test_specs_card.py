@@ -66,6 +66,23 @@ def test_card_round_trip_and_rows(tmp_path: Path) -> None:
     assert row["accuracy"].startswith("—")
 
 
+def test_rows_name_the_task_probes_beside_model_and_pipeline() -> None:
+    from zoo.card import Measure
+
+    card = _card()
+    lat = card.results[0].latency
+    measures = {
+        "model": Measure(latency=lat, unit="frame"),
+        "pipeline": Measure(latency=lat.model_copy(update={"median_ms": 25.0}), unit="frame"),
+        "tracker": Measure(latency=lat.model_copy(update={"median_ms": 0.4123}), unit="frame"),
+        "template": Measure(latency=lat.model_copy(update={"median_ms": 3.0}), unit="video"),
+    }
+    card.results = [card.results[0].model_copy(update={"measures": measures})]
+    comments = card.rows()[0]["comments"]
+    assert "tracker 0.412 ms/frame" in comments and "template 3 ms/video" in comments
+    assert "pipeline" not in comments and "model" not in comments
+
+
 def test_merge_result_replaces_same_thread_count() -> None:
     card = _card()
     newer = card.results[0].model_copy(update={"fps": 60.0})
