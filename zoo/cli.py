@@ -267,8 +267,11 @@ def info(name: str, as_json: bool) -> None:
     for role, need in spec["roles"].items():
         c.print(f"  needs a {need['task']} as {role}: default {need['default'] or 'none (pass --' + role + ' MODEL)'}")
     weights = spec["weights"]
-    c.print(f"  weights: {weights['uri'] if weights else 'none published (use --weights random)'}"
-            + (f" ({weights['license']})" if weights and weights.get("license") else ""))  # fmt: skip
+    if not spec["components"]:
+        c.print("  weights: none of its own (a solution: each model in its roles has its own)")
+    else:
+        c.print(f"  weights: {weights['uri'] if weights else 'none published (use --weights random)'}"
+                + (f" ({weights['license']})" if weights and weights.get("license") else ""))  # fmt: skip
     if spec["pre"]:
         pre = spec["pre"]
         c.print(
@@ -518,7 +521,9 @@ def run(
                              progress=status)  # fmt: skip
     finally:
         status.close()
-    exp = predictor.export
+    from zoo.flows.run import export_of
+
+    exp = export_of(predictor)  # a solution's: its first part's
     if exp is not None and exp.manifest.weights.random and not as_json:
         _console(stderr=True).print("note: random weights — these results mean nothing", style="yellow")
     meta = {"model": spec.id, "dtype": exp.manifest.precision if exp else precision, "runtime": exp.manifest.runtime
@@ -806,7 +811,8 @@ def eval_cmd(
         _print_json({"report": report.model_dump(mode="json"), "card": str(folder)})
         return
     for metric in report.metrics:
-        click.echo(f"{metric.name}: {metric.value:.4f} ({metric.dataset}/{metric.split}, n={metric.n})")
+        split = f"/{metric.split}" if metric.split else ""
+        click.echo(f"{metric.name}: {metric.value:.4f} ({metric.dataset}{split}, n={metric.n})")
     click.echo(f"card: {folder}")
 
 

@@ -128,7 +128,7 @@ def bench(
     if artifacts is not None:
         exp = open_export(artifacts, spec, registry=reg)
         runtimes, precisions = [exp.manifest.runtime], [exp.manifest.precision]
-    runtimes = list(runtimes or [default_runtime(spec, reg)])
+    runtimes = list(runtimes or [default_runtime(spec, reg, roles)])
     check_request(spec, precisions, runtimes, threads, reg)
     cards = []
     for runtime in runtimes:
@@ -168,10 +168,13 @@ def bench(
     return cards
 
 
-def default_runtime(spec: ModelSpec, registry: Registry) -> str:
-    """A model's own runtime; a solution's is its first role's model's (its parts run there)."""
+def default_runtime(spec: ModelSpec, registry: Registry, roles: Mapping[str, str] | None = None) -> str:
+    """A model's own runtime; a solution's is its first role's model's, the one given for that
+    role (``--detector MODEL``) or else its default (its parts run there)."""
     if spec.is_solution:
-        first = next((need.default for need in spec.roles.values() if need.default), None)
+        given = roles or {}
+        first = next((given.get(role) or need.default for role, need in spec.roles.items()
+                      if given.get(role) or need.default), None)  # fmt: skip
         if first is not None:
             return registry.get(first).runtime
     return spec.runtime
