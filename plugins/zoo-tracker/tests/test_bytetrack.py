@@ -7,7 +7,7 @@ import pytest
 
 from zoo.errors import ConfigError
 from zoo_tracker.bytetrack import ByteTrackConfig, ByteTracker, FrameDetections
-from zoo_tracker.result import Tracks
+from zoo.results import Tracks
 
 
 def dets(*rows: tuple[float, float, float, float, float]) -> FrameDetections:

@@ -1,13 +1,12 @@
-"""The Tracks result type: JSON, summary, MOT rows, drawing, agreement."""
+"""Agreement of two tracking runs, and Tracks' MOT rows read back by the plugin's MOT parser."""
 
 from __future__ import annotations
-
-import json
 
 import numpy as np
 
 from zoo_tracker.mot import parse_mot
-from zoo_tracker.result import Tracks, agreement, colour, draw
+from zoo.results import Tracks
+from zoo_tracker.result import agreement
 
 
 def tracks(frame: int = 3, ids: tuple[int, ...] = (4, 9), dx: float = 0.0) -> Tracks:
@@ -20,40 +19,11 @@ def tracks(frame: int = 3, ids: tuple[int, ...] = (4, 9), dx: float = 0.0) -> Tr
                   trails=trails)
 
 
-def test_to_dict_is_plain_json() -> None:
-    d = json.loads(json.dumps(tracks().to_dict()))
-    assert d["frame"] == 3 and d["count"] == 2
-    assert d["tracks"][0] == {"id": 4, "box": [10.0, 20.0, 50.0, 120.0], "score": 0.9, "class_id": 0, "class": "person"}
-    assert d["image_size"] == {"height": 160, "width": 200}
-
-
-def test_summary_and_labels_without_names() -> None:
-    text = tracks().summary()
-    assert text.splitlines()[0] == "frame 3: 2 tracks" and "#4" in text and "car" in text
-    t = Tracks(frame=1, ids=np.array([1]), boxes=np.zeros((1, 4), np.float32), scores=np.ones(1, np.float32),
-               class_ids=np.array([7]))
-    assert t.label(0) == "7"
-    assert Tracks().summary() == "frame 0: 0 tracks"
-
-
 def test_mot_rows_parse_back() -> None:
     data = parse_mot("\n".join(tracks().to_mot_rows()))
     assert data.frames.tolist() == [3, 3] and data.ids.tolist() == [4, 9]
     np.testing.assert_allclose(data.boxes[0], [10, 20, 40, 100])
     np.testing.assert_allclose(data.conf, [0.9, 0.45])
-
-
-def test_draw_boxes_in_track_colours_with_trails() -> None:
-    image = np.zeros((160, 200, 3), np.uint8)
-    out = draw(image, tracks())
-    assert out.shape == image.shape and out.dtype == np.uint8 and not image.any()  # a copy
-    # the left edge of track 4's box is in track 4's colour, below its label
-    assert tuple(out[100, 10]) == colour(4)
-    assert tuple(out[100, 100]) == colour(9)
-    # its trail: a line through the earlier centres (15, 55), (20, 60), (25, 65)
-    assert tuple(out[60, 20]) == colour(4)
-    assert not out[60, 60].any()
-    assert colour(4) != colour(9)
 
 
 def test_agreement_identical_and_id_switch() -> None:

@@ -33,7 +33,7 @@ import numpy as np
 
 from zoo_tracker import kalman
 from zoo_tracker.assignment import box_iou, fuse_score, linear_assignment
-from zoo_tracker.result import Tracks
+from zoo.results import Tracks
 
 TRACKED = np.int8(1)
 LOST = np.int8(2)

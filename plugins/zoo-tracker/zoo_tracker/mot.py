@@ -80,6 +80,10 @@ class SeqInfo:
     im_width: int
     im_height: int
     frame_rate: float
+    im_dir: str = "img1"
+    """The frames' folder inside the sequence folder."""
+    im_ext: str = ".jpg"
+    """The frames' file suffix; frame t is ``{t:06d}{im_ext}``."""
 
 
 def _bad(path: str, line: int, col: int, message: str) -> InputError:
@@ -194,9 +198,14 @@ def read_seqinfo(path: str | Path) -> SeqInfo:
             raise InputError(f"{path}: [Sequence] {key}={sec[key]!r} must be positive")
         return value
 
+    im_dir, im_ext = sec.get("imDir", "img1").strip(), sec.get("imExt", ".jpg").strip()
+    if not im_dir or "/" in im_dir or "\\" in im_dir or im_dir in (".", ".."):
+        raise InputError(f"{path}: [Sequence] imDir={im_dir!r} must name a folder inside the sequence, e.g. img1")
+    if not im_ext.startswith(".") or len(im_ext) < 2:
+        raise InputError(f"{path}: [Sequence] imExt={im_ext!r} must be a file suffix such as .jpg")
     return SeqInfo(name=sec.get("name", path.parent.name), seq_length=number("seqLength", int),
                    im_width=number("imWidth", int), im_height=number("imHeight", int),
-                   frame_rate=number("frameRate", float))
+                   frame_rate=number("frameRate", float), im_dir=im_dir, im_ext=im_ext)
 
 
 # --- scoring ----------------------------------------------------------------------------------

@@ -1,57 +1,75 @@
-"""Stateful predictors, written against the core's target interface (issue 7): a predictor is
-called on one RGB uint8 frame at a time and returns a result; ``reset()`` starts a new video.
+"""The tracker tasks' predictors: called on one frame at a time, state kept between frames,
+``reset()`` between videos (``zoo run`` and the evaluator call it before each video).
 
-* ``ByteTrackPredictor``: the ``bytetrack`` solution — a detector predictor (role ``detector``,
-  any model of task ``detector``) followed by the numpy ByteTracker.
-* ``NanoTrackPredictor``: a model with two components, ``template`` and ``search``, given as
-  sessions (``session.run({"in0": array, ...}) -> {"out0": array, ...}``, batch first); the first
-  frame needs the target box (``init=(x, y, w, h)``, the CLI's ``--init x,y,w,h``).
-
-Both time their own share of the frame (``last_timing``), so a bench can report detector and
-tracker separately.
+* ``ByteTrackPredictor`` (task ``tracker``): the model in role ``detector`` (any detector in the
+  zoo, ``self.part``), then the numpy ByteTracker. Times: ``detector`` (the detector's whole call)
+  and ``tracker`` (the association).
+* ``NanoTrackPredictor`` (task ``sot``): two components, ``template`` (run once, on the first
+  frame's crop around the ``init`` box) and ``search`` (every later frame), through
+  ``self.infer``, so the same predictor runs PyTorch modules, ncnn sessions or replayed outputs.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Protocol
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from zoo.errors import InputError
-from zoo_tracker.bytetrack import ByteTrackConfig, ByteTracker, DetectionsLike
-from zoo_tracker.result import Tracks
+from zoo.errors import InputError, PluginError
+from zoo.images import as_image
+from zoo.results import Tracks
+from zoo.tasks import Predictor
+from zoo_tracker.bytetrack import ByteTrackConfig, ByteTracker
 from zoo_tracker.sot.siamese import SiameseConfig, SiameseTracker
 
+if TYPE_CHECKING:
+    from zoo.runtimes import Session
+    from zoo.specs import ModelSpec
+    from zoo.tasks import TaskDef
 
-class Session(Protocol):
-    def run(self, inputs: Mapping[str, np.ndarray]) -> Mapping[str, np.ndarray]: ...
+DETECTOR = "detector"
+INIT_EXAMPLE = "--init 120,80,64,48"
 
 
-class ByteTrackPredictor:
-    """detector(frame) -> detections -> ByteTracker.update -> Tracks."""
+def bytetrack_config(options: Mapping[str, Any], base: ByteTrackConfig | None = None) -> ByteTrackConfig:
+    """The tracker's configuration for the run options given (None: the default)."""
+    from dataclasses import replace
 
-    def __init__(self, detector: Callable[..., DetectionsLike], config: ByteTrackConfig | None = None,
-                 names: Sequence[str] = ()) -> None:
-        self.detector = detector
-        self.tracker = ByteTracker(config, tuple(names))
-        self.last_timing: dict[str, float] = {}
+    base = base or ByteTrackConfig()
+    given = {k: options[k] for k in ("track_thresh", "match_thresh", "track_buffer", "frame_rate")
+             if options.get(k) is not None}  # fmt: skip
+    if "track_thresh" in given:  # the low band stays below the high one
+        given["low_thresh"] = min(base.low_thresh, given["track_thresh"])
+    return replace(base, **given) if given else base
+
+
+class ByteTrackPredictor(Predictor):
+    """detector(frame) -> Detections -> ByteTracker.update -> Tracks.
+
+    The detector is asked for boxes down to the tracker's low threshold (0.1): BYTE's second
+    association is made of exactly the boxes a detector's usual threshold (0.25) throws away."""
+
+    def __init__(self, spec: ModelSpec, task: TaskDef, sessions: Mapping[str, Session],
+                 parts: Mapping[str, Predictor] | None = None) -> None:  # fmt: skip
+        super().__init__(spec, task, sessions, parts)
+        if DETECTOR not in self.parts:
+            raise PluginError(f"{spec.id} runs over a detector: it needs a model in role {DETECTOR!r}")
+        self.tracker = ByteTracker(ByteTrackConfig())
+        import scipy.optimize  # noqa: F401  (the solver, imported now: the first frame's time is the tracker's)
+
+    def predict(self, item: Any, options: Mapping[str, Any]) -> Tracks:
+        image = as_image(item)
+        config = bytetrack_config(options)
+        if config != self.tracker.config:
+            self.tracker.config = config
+        detections = self.part(DETECTOR, item, conf=config.low_thresh)
+        with self.stage("tracker"):
+            return self.tracker.update(detections, image_shape=(int(image.shape[0]), int(image.shape[1])))
 
     def reset(self) -> None:
+        super().reset()
         self.tracker.reset()
-        reset = getattr(self.detector, "reset", None)
-        if callable(reset):
-            reset()
-
-    def __call__(self, image: np.ndarray, **options: Any) -> Tracks:
-        t0 = time.perf_counter()
-        detections = self.detector(image, **options)
-        t1 = time.perf_counter()
-        tracks = self.tracker.update(detections, image_shape=(int(image.shape[0]), int(image.shape[1])))
-        t2 = time.perf_counter()
-        self.last_timing = {"detector_ms": (t1 - t0) * 1e3, "tracker_ms": (t2 - t1) * 1e3}
-        return tracks
 
 
 def parse_init_box(text: str | Sequence[float]) -> tuple[float, float, float, float]:
@@ -61,49 +79,58 @@ def parse_init_box(text: str | Sequence[float]) -> tuple[float, float, float, fl
         try:
             values = [float(p) for p in parts]
         except ValueError:
-            raise InputError(f"--init {text!r}: expected four numbers x,y,w,h (pixels), e.g. --init 120,80,64,48") from None
+            raise InputError(f"--init {text!r}: expected four numbers x,y,w,h (pixels), e.g. {INIT_EXAMPLE}") from None
     else:
         values = [float(v) for v in text]
     if len(values) != 4 or not all(np.isfinite(values)):
-        raise InputError(f"--init {text!r}: expected four numbers x,y,w,h (pixels), e.g. --init 120,80,64,48")
+        raise InputError(f"--init {text!r}: expected four numbers x,y,w,h (pixels), e.g. {INIT_EXAMPLE}")
+    if values[2] <= 0 or values[3] <= 0:
+        raise InputError(f"--init {text!r}: the box's width and height (w, h of x,y,w,h) must be positive, "
+                         f"e.g. {INIT_EXAMPLE}")
     x, y, w, h = values
     return x, y, w, h
 
 
-def session_networks(sessions: Mapping[str, Session]) -> tuple[Callable[..., np.ndarray], Callable[..., Any]]:
-    """template_fn / search_fn for SiameseTracker from the two components' sessions (pnnx names:
-    template in0 -> out0; search in0 = crop, in1 = template features -> out0 = cls, out1 = reg)."""
-    for role in ("template", "search"):
-        if role not in sessions:
-            raise InputError(f"NanoTrack needs a {role!r} component; got {', '.join(sessions) or 'none'}")
+def init_problem(value: str) -> str | None:
+    """A TaskOption check: why ``value`` is not an x,y,w,h box, or None."""
+    try:
+        parse_init_box(value)
+    except InputError as err:
+        return str(err).split(": ", 1)[-1]
+    return None
 
-    def template_fn(z: np.ndarray) -> np.ndarray:
-        return np.asarray(sessions["template"].run({"in0": z})["out0"])
 
-    def search_fn(x: np.ndarray, zf: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        out = sessions["search"].run({"in0": x, "in1": zf})
+class NanoTrackPredictor(Predictor):
+    """The first frame after a reset needs ``init`` = 'x,y,w,h' (the CLI's ``--init``); later
+    frames follow the target (``init`` given again is ignored until the next reset, as ``zoo run``
+    passes the same options with every frame)."""
+
+    def __init__(self, spec: ModelSpec, task: TaskDef, sessions: Mapping[str, Session],
+                 parts: Mapping[str, Predictor] | None = None, config: SiameseConfig | None = None) -> None:  # fmt: skip
+        super().__init__(spec, task, sessions, parts)
+        missing = [role for role in ("template", "search") if role not in self.sessions]
+        if missing:
+            raise PluginError(f"{spec.id}: a Siamese tracker needs the components template and search; "
+                              f"{', '.join(missing)} missing")  # fmt: skip
+        self.tracker = SiameseTracker(self._template, self._search, config)
+
+    def _template(self, z: np.ndarray) -> np.ndarray:
+        return np.asarray(self.infer("template", {"in0": z})["out0"])
+
+    def _search(self, x: np.ndarray, zf: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        out = self.infer("search", {"in0": x, "in1": zf})
         return np.asarray(out["out0"]), np.asarray(out["out1"])
 
-    return template_fn, search_fn
-
-
-class NanoTrackPredictor:
-    """The first call needs ``init=(x, y, w, h)`` (or 'x,y,w,h'); later calls follow the target."""
-
-    def __init__(self, sessions: Mapping[str, Session], config: SiameseConfig | None = None) -> None:
-        self.tracker = SiameseTracker(*session_networks(sessions), config)
-        self.last_timing: dict[str, float] = {}
+    def predict(self, item: Any, options: Mapping[str, Any]) -> Tracks:
+        image = as_image(item)
+        if self.tracker.initialised:
+            return self.tracker.track(image)
+        init = options.get("init")
+        if init is None:
+            raise InputError(f"{self.spec.id} follows one object from its box in the first frame: "
+                             f"give it with --init x,y,w,h (pixels), e.g. {INIT_EXAMPLE}")  # fmt: skip
+        return self.tracker.init(image, parse_init_box(init))
 
     def reset(self) -> None:
+        super().reset()
         self.tracker.reset()
-
-    def __call__(self, image: np.ndarray, init: str | Sequence[float] | None = None, **options: Any) -> Tracks:
-        t0 = time.perf_counter()
-        if init is not None:
-            result = self.tracker.init(image, parse_init_box(init))
-        elif not self.tracker.initialised:
-            raise InputError("NanoTrack follows one object from its first box: give --init x,y,w,h")
-        else:
-            result = self.tracker.track(image)
-        self.last_timing = {"tracker_ms": (time.perf_counter() - t0) * 1e3}
-        return result

@@ -54,12 +54,10 @@ _PALETTE = np.array([
 ], dtype=np.uint8)
 
 
-def moving_shapes(num_frames: int = 30, size: tuple[int, int] = (240, 320), num_objects: int = 4, seed: int = 0,
-                  background: tuple[int, int, int] = (40, 40, 40), min_side: int = 18, max_side: int = 48,
-                  max_speed: float = 4.0) -> SyntheticVideo:
-    """Objects of distinct colours (rectangles and ellipses) moving in straight lines and bouncing off
-    the edges. They may cross; the one with the higher id is drawn on top. Every object is fully
-    inside the frame in every frame, so the ground truth is exact (conf 1, class 1, visibility 1)."""
+def shape_tracks(num_frames: int = 30, size: tuple[int, int] = (240, 320), num_objects: int = 4, seed: int = 0,
+                 min_side: int = 18, max_side: int = 48, max_speed: float = 4.0) -> tuple[MotData, np.ndarray]:
+    """The tracks of ``moving_shapes`` without drawing them: ground truth (boxes xywh, frames from 1)
+    and, per object, whether it is drawn as an ellipse."""
     rng = np.random.default_rng(seed)
     h, w = size
     sides = rng.integers(min_side, max_side + 1, size=(num_objects, 2)).astype(np.float64)  # (w, h)
@@ -70,32 +68,44 @@ def moving_shapes(num_frames: int = 30, size: tuple[int, int] = (240, 320), num_
     angle = rng.uniform(0, 2 * np.pi, num_objects)
     vel = np.stack([np.cos(angle), np.sin(angle)], 1) * speed[:, None]
     ellipse = rng.random(num_objects) < 0.5
-    colours = _PALETTE[np.arange(num_objects) % len(_PALETTE)]
-    frames = np.empty((num_frames, h, w, 3), np.uint8)
-    frames[:] = np.asarray(background, np.uint8)
-    yy, xx = np.mgrid[0:h, 0:w]
     rows = []
     for t in range(num_frames):
         for k in range(num_objects):
             x1, y1 = pos[k] - sides[k] / 2
-            x1, y1 = round(x1), round(y1)
-            bw, bh = int(sides[k, 0]), int(sides[k, 1])
-            if ellipse[k]:
-                cx, cy = x1 + (bw - 1) / 2, y1 + (bh - 1) / 2
-                sub_y, sub_x = yy[y1:y1 + bh, x1:x1 + bw], xx[y1:y1 + bh, x1:x1 + bw]
-                mask = ((sub_x - cx) / (bw / 2)) ** 2 + ((sub_y - cy) / (bh / 2)) ** 2 <= 1.0
-                frames[t, y1:y1 + bh, x1:x1 + bw][mask] = colours[k]
-            else:
-                frames[t, y1:y1 + bh, x1:x1 + bw] = colours[k]
-            rows.append((t + 1, k + 1, x1, y1, bw, bh))
+            rows.append((t + 1, k + 1, round(x1), round(y1), int(sides[k, 0]), int(sides[k, 1])))
         pos = pos + vel
         bounce_lo, bounce_hi = pos < lo, pos > hi
         vel = np.where(bounce_lo | bounce_hi, -vel, vel)
         pos = np.clip(pos, lo, hi)
-    arr = np.asarray(rows, np.float64)
+    arr = np.asarray(rows, np.float64).reshape(-1, 6)
     gt = MotData(frames=arr[:, 0].astype(np.int64), ids=arr[:, 1].astype(np.int64), boxes=arr[:, 2:6],
                  conf=np.ones(len(arr)), classes=np.ones(len(arr)), visibility=np.ones(len(arr)),
                  source="synthetic moving shapes")
+    return gt, ellipse
+
+
+def moving_shapes(num_frames: int = 30, size: tuple[int, int] = (240, 320), num_objects: int = 4, seed: int = 0,
+                  background: tuple[int, int, int] = (40, 40, 40), min_side: int = 18, max_side: int = 48,
+                  max_speed: float = 4.0) -> SyntheticVideo:
+    """Objects of distinct colours (rectangles and ellipses) moving in straight lines and bouncing off
+    the edges. They may cross; the one with the higher id is drawn on top. Every object is fully
+    inside the frame in every frame, so the ground truth is exact (conf 1, class 1, visibility 1)."""
+    gt, ellipse = shape_tracks(num_frames, size, num_objects, seed, min_side, max_side, max_speed)
+    h, w = size
+    colours = _PALETTE[np.arange(num_objects) % len(_PALETTE)]
+    frames = np.empty((num_frames, h, w, 3), np.uint8)
+    frames[:] = np.asarray(background, np.uint8)
+    yy, xx = np.mgrid[0:h, 0:w]
+    for t, k, (x1, y1, bw, bh) in zip(gt.frames.tolist(), (gt.ids - 1).tolist(), gt.boxes.astype(int).tolist(),
+                                      strict=True):
+        frame = frames[t - 1]
+        if ellipse[k]:
+            cx, cy = x1 + (bw - 1) / 2, y1 + (bh - 1) / 2
+            sub_y, sub_x = yy[y1:y1 + bh, x1:x1 + bw], xx[y1:y1 + bh, x1:x1 + bw]
+            mask = ((sub_x - cx) / (bw / 2)) ** 2 + ((sub_y - cy) / (bh / 2)) ** 2 <= 1.0
+            frame[y1:y1 + bh, x1:x1 + bw][mask] = colours[k]
+        else:
+            frame[y1:y1 + bh, x1:x1 + bw] = colours[k]
     return SyntheticVideo(frames=frames, gt=gt)
 
 
@@ -109,6 +119,26 @@ def texture(shape: tuple[int, int], seed: int = 0) -> np.ndarray:
     return np.clip(tex // 2 + stripes + 40, 0, 255).astype(np.uint8)
 
 
+def patch_path(num_frames: int = 60, size: tuple[int, int] = (360, 480), patch: tuple[int, int] = (48, 64),
+               seed: int = 0, max_speed: float = 6.0) -> np.ndarray:
+    """The boxes (T, 4) x, y, w, h of ``textured_patch``'s patch, without drawing it."""
+    rng = np.random.default_rng(seed)
+    h, w = size
+    ph, pw = patch
+    boxes = np.zeros((num_frames, 4), np.float64)
+    pos = np.array([rng.uniform(0, w - pw), rng.uniform(0, h - ph)])
+    vel = rng.normal(0, max_speed / 2, 2)
+    for t in range(num_frames):
+        boxes[t] = (int(round(pos[0])), int(round(pos[1])), pw, ph)
+        vel = np.clip(vel + rng.normal(0, 0.8, 2), -max_speed, max_speed)
+        pos = pos + vel
+        for d, limit in enumerate((w - pw, h - ph)):
+            if pos[d] < 0 or pos[d] > limit:
+                vel[d] = -vel[d]
+                pos[d] = float(np.clip(pos[d], 0, limit))
+    return boxes
+
+
 def textured_patch(num_frames: int = 60, size: tuple[int, int] = (360, 480), patch: tuple[int, int] = (48, 64),
                    seed: int = 0, background: tuple[int, int, int] = (110, 120, 130),
                    max_speed: float = 6.0) -> tuple[np.ndarray, np.ndarray]:
@@ -116,23 +146,12 @@ def textured_patch(num_frames: int = 60, size: tuple[int, int] = (360, 480), pat
 
     The patch follows a smooth random path (velocity changes a little each frame), bouncing off
     the borders; it stays fully inside the frame."""
-    rng = np.random.default_rng(seed)
+    boxes = patch_path(num_frames, size, patch, seed, max_speed)
     h, w = size
     ph, pw = patch
     tex = texture(patch, seed=seed + 1)
     frames = np.empty((num_frames, h, w, 3), np.uint8)
     frames[:] = np.asarray(background, np.uint8)
-    boxes = np.zeros((num_frames, 4), np.float64)
-    pos = np.array([rng.uniform(0, w - pw), rng.uniform(0, h - ph)])
-    vel = rng.normal(0, max_speed / 2, 2)
-    for t in range(num_frames):
-        x, y = int(round(pos[0])), int(round(pos[1]))
+    for t, (x, y, _, _) in enumerate(boxes.astype(int).tolist()):
         frames[t, y:y + ph, x:x + pw] = tex
-        boxes[t] = (x, y, pw, ph)
-        vel = np.clip(vel + rng.normal(0, 0.8, 2), -max_speed, max_speed)
-        pos = pos + vel
-        for d, limit in enumerate((w - pw, h - ph)):
-            if pos[d] < 0 or pos[d] > limit:
-                vel[d] = -vel[d]
-                pos[d] = float(np.clip(pos[d], 0, limit))
     return frames, boxes

@@ -18,11 +18,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import cast
+from typing import Any, cast
 
 import numpy as np
 
-from zoo_tracker.result import Tracks
+from zoo.results import Tracks
 
 TemplateFn = Callable[[np.ndarray], np.ndarray]
 SearchFn = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
@@ -44,6 +44,29 @@ class SiameseConfig:
     """Smallest box side kept (upstream's _bbox_clip)."""
     bgr: bool = True
     """The networks take BGR crops, 0..255, as upstream reads frames with OpenCV."""
+
+    @classmethod
+    def from_spec(cls, spec: Any) -> SiameseConfig:
+        """The configuration a model spec declares: crop sizes and channel order in ``pre``
+        (``size`` = the search crop; params exemplar_size, context_amount), the window, penalty
+        and learning rate in ``post.params``; what it leaves out keeps NanoTrack V3's values."""
+        from dataclasses import fields
+
+        from zoo.errors import ConfigError
+
+        known = {f.name for f in fields(cls)}
+        values: dict[str, Any] = {}
+        if spec.pre is not None:
+            values["instance_size"] = int(spec.pre.size[0])
+            values["bgr"] = spec.pre.channel_order == "BGR"
+            values.update(spec.pre.params)
+        if spec.post is not None:
+            values.update(spec.post.params)
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ConfigError(f"{spec.id}: unknown Siamese tracker parameter(s) {', '.join(unknown)} "
+                              f"(known: {', '.join(sorted(known))})")
+        return cls(**values)
 
 
 # --- pure functions ---------------------------------------------------------------------------
