@@ -13,12 +13,14 @@ from zoo_tracker.sot.siamese import (
     SiameseTracker,
     context_size,
     cosine_window,
+    crop_input,
     crop_window,
     decode,
     next_state,
     penalised_scores,
     resize_bilinear,
     score_points,
+    to_network,
 )
 from zoo_tracker.synth import textured_patch
 
@@ -52,6 +54,19 @@ def test_resize_matches_opencv_within_a_grey_level() -> None:
         ours = np.clip(np.round(resize_bilinear(image, size)), 0, 255)
         theirs = cv2.resize(image, (size, size), interpolation=cv2.INTER_LINEAR).astype(np.float32)
         assert np.abs(ours - theirs).max() <= 1.0
+
+
+@pytest.mark.parametrize("center, crop, out", [((15.0, 10.0), 5, 5), ((40.0, 30.0), 50.4, 127), ((2.0, 70.0), 140, 255),
+                                                ((500.0, 500.0), 30, 127)])  # fmt: skip
+def test_fast_crop_is_the_numpy_crop_within_a_grey_level(center: tuple[float, float], crop: float, out: int) -> None:
+    pytest.importorskip("ncnn")
+    image = np.random.default_rng(1).integers(0, 256, (80, 100, 3), dtype=np.uint8)
+    pad = image.reshape(-1, 3).mean(0)
+    for bgr in (True, False):
+        fast = crop_input(image, np.array(center), out, crop, pad, bgr)
+        ref = to_network(crop_window(image, np.array(center), out, crop, pad), bgr)
+        assert fast.shape == ref.shape == (1, 3, out, out) and fast.dtype == np.float32
+        assert np.abs(fast - ref).max() <= 1.0
 
 
 def test_window_points_and_decode() -> None:

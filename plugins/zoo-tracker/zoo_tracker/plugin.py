@@ -157,7 +157,7 @@ def _nanotrack() -> ModelSpec:
         task=SOT,
         family="nanotrack",
         aliases=("nanotrackv3", "nanotrack-v3"),
-        description="NanoTrack V3 Siamese single-object tracker (MobileNetV3-Small, depth-wise BAN head), 1.1 M params.",
+        description="NanoTrack V3 Siamese single-object tracker (MobileNetV3-Small, depth-wise BAN head), 0.54 M params: a backbone both components share.",
         source="HonglinChu/SiamTrackers NanoTrack (models/config/configv3.yaml, nanotrackv3.pth)",
         components={
             "template": ComponentSpec(

@@ -100,30 +100,47 @@ def resize_bilinear(image: np.ndarray, out_size: int) -> np.ndarray:
     return np.ascontiguousarray(res.reshape(out_size, out_size, c).transpose(1, 0, 2))
 
 
-def crop_window(image: np.ndarray, center: np.ndarray, out_size: int, crop_size: float,
-                pad_value: np.ndarray) -> np.ndarray:
+def crop_patch(image: np.ndarray, center: np.ndarray, crop_size: float, pad_value: np.ndarray) -> np.ndarray:
     """The square of side round(crop_size) centred on ``center`` (x, y), padded with ``pad_value``
-    outside the image, resized to out_size: (out, out, C) float32 holding uint8 values (as upstream,
-    which pads a uint8 copy of the frame and resizes with OpenCV)."""
-    sz = int(np.round(crop_size))
-    if sz < 1:
-        sz = 1
+    outside the image, in the image's dtype (a uint8 frame truncates the mean colour, as upstream)."""
+    sz = max(1, int(np.round(crop_size)))
     c = (sz + 1) / 2
     xmin = int(np.floor(center[0] - c + 0.5))
     ymin = int(np.floor(center[1] - c + 0.5))
     h, w = image.shape[:2]
     patch = np.empty((sz, sz, image.shape[2]), dtype=image.dtype)
-    patch[:] = np.asarray(pad_value).astype(image.dtype)  # a uint8 frame truncates the mean, as upstream
+    patch[:] = np.asarray(pad_value).astype(image.dtype)
     x0, x1 = max(0, xmin), min(w, xmin + sz)
     y0, y1 = max(0, ymin), min(h, ymin + sz)
     if x1 > x0 and y1 > y0:
         patch[y0 - ymin:y1 - ymin, x0 - xmin:x1 - xmin] = image[y0:y1, x0:x1]
-    if sz == out_size:
+    return patch
+
+
+def crop_window(image: np.ndarray, center: np.ndarray, out_size: int, crop_size: float,
+                pad_value: np.ndarray) -> np.ndarray:
+    """``crop_patch`` resized to out_size: (out, out, C) float32 holding uint8 values (as upstream,
+    which pads a uint8 copy of the frame and resizes with OpenCV). The numpy reference of
+    ``crop_input``."""
+    patch = crop_patch(image, center, crop_size, pad_value)
+    if patch.shape[0] == out_size:
         return patch.astype(np.float32)
     resized = resize_bilinear(patch, out_size)
     if image.dtype == np.uint8:
         resized = np.clip(np.round(resized), 0, 255)
     return resized.astype(np.float32)
+
+
+def crop_input(image: np.ndarray, center: np.ndarray, out_size: int, crop_size: float, pad_value: np.ndarray,
+               bgr: bool) -> np.ndarray:
+    """The network input (1, 3, out, out) float32 for an RGB uint8 frame: ``crop_patch`` resized by
+    ncnn's C pixel routines (OpenCV's fixed-point bilinear, as upstream's cv2.resize; ~10x faster
+    than ``crop_window``, within one grey level of it), channels swapped to BGR if ``bgr``."""
+    from zoo.imageops import resize_pad_normalize
+
+    patch = crop_patch(image, center, crop_size, pad_value)
+    x = resize_pad_normalize(patch, (out_size, out_size), bgr=bgr, scale=1.0)
+    return x[None]
 
 
 def to_network(crop: np.ndarray, bgr: bool) -> np.ndarray:
@@ -239,8 +256,8 @@ class SiameseTracker:
         size = np.array([w, h])
         pad_value = image.reshape(-1, image.shape[2]).mean(axis=0)
         s_z = np.round(context_size(size, cfg.context_amount))
-        z = crop_window(image, center, cfg.exemplar_size, s_z, pad_value)
-        features = np.asarray(self.template_fn(to_network(z, cfg.bgr)))
+        z = crop_input(image, center, cfg.exemplar_size, s_z, pad_value, cfg.bgr)
+        features = np.asarray(self.template_fn(z))
         self._state = _State(center=center, size=size, pad_value=pad_value, features=features,
                              image_shape=(img_h, img_w), trail=[(float(center[0]), float(center[1]))])
         return self._result(1.0, np.array([x, y, x + w, y + h]))
@@ -256,8 +273,8 @@ class SiameseTracker:
         s_z = context_size(st.size, cfg.context_amount)
         scale_z = cfg.exemplar_size / s_z
         s_x = s_z * (cfg.instance_size / cfg.exemplar_size)
-        x = crop_window(image, st.center, cfg.instance_size, np.round(s_x), st.pad_value)
-        cls, reg = self.search_fn(to_network(x, cfg.bgr), st.features)
+        x = crop_input(image, st.center, cfg.instance_size, np.round(s_x), st.pad_value, cfg.bgr)
+        cls, reg = self.search_fn(x, st.features)
         score, boxes = decode(np.asarray(cls), np.asarray(reg), self.points)
         penalty, pscore = penalised_scores(score, boxes, st.size, scale_z, cfg, self.window)
         best = int(np.argmax(pscore))
