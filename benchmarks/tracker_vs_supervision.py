@@ -89,6 +89,8 @@ def _supervision(jobs: list[dict[str, Any]], dets_per_job: list[list[Any]], pyth
 ZOO_VARIANTS = ("zoo", "zoo-upstream")
 """zoo: ByteTrackConfig's defaults; zoo-upstream: ByteTrackConfig.upstream() (Kalman boxes shown,
 duplicates at IoU 0.85: the official code's choices)."""
+ABLATION = {"zoo-kalman-boxes": {"output_boxes": "kalman"}, "zoo-dup-0.85": {"duplicate_iou": 0.85}}
+"""--ablation: zoo's defaults with one of its two departures from upstream undone."""
 
 
 def _run_zoo(job: dict[str, Any], dets: list[Any], variant: str) -> tuple[list[str], list[int]]:
@@ -96,7 +98,10 @@ def _run_zoo(job: dict[str, Any], dets: list[Any], variant: str) -> tuple[list[s
 
     params = {"track_thresh": job["track_thresh"], "track_buffer": job["track_buffer"],
               "match_thresh": job["match_thresh"], "frame_rate": job["frame_rate"]}
-    config = ByteTrackConfig.upstream(**params) if variant == "zoo-upstream" else ByteTrackConfig(**params)
+    if variant == "zoo-upstream":
+        config = ByteTrackConfig.upstream(**params)
+    else:
+        config = ByteTrackConfig(**params, **ABLATION.get(variant, {}))  # type: ignore[arg-type]
     tracker = ByteTracker(config)
     rows: list[str] = []
     times: list[int] = []
@@ -133,6 +138,10 @@ def main() -> None:
     ap.add_argument("--track-thresh", type=float, default=0.5, help="high/low split, both trackers (ByteTrack's 0.5)")
     ap.add_argument("--sv-python", default=os.environ.get("ZOO_SUPERVISION_PYTHON"),
                     help="python of a venv with supervision==0.29.x (default: $ZOO_SUPERVISION_PYTHON, else in-process)")
+    ap.add_argument("--seed-offset", type=int, default=0,
+                    help="first fault seed (100: seeds never used in choosing the defaults, which used the first few)")
+    ap.add_argument("--ablation", action="store_true",
+                    help="also zoo with each departure from upstream undone (Kalman boxes; duplicates at 0.85)")
     ap.add_argument("--json", action="store_true", help="print the rows as JSON")
     ap.add_argument("--worker", nargs=2, metavar=("JOBS", "OUT"), help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -149,7 +158,7 @@ def main() -> None:
     seqs = {name: mot15_sequence(name) for name in ("TUD-Campus", "TUD-Stadtmitte")}
     for name, seq in seqs.items():
         for rate in rates:
-            for seed in range(args.seeds):
+            for seed in range(args.seed_offset, args.seed_offset + args.seeds):
                 jobs.append({"kind": "mot15", "seq": name, "rate": rate, "seed": seed, "track_thresh": args.track_thresh,
                              "track_buffer": 30, "match_thresh": 0.8, "frame_rate": seq.frame_rate})
                 dets_per_job.append(detections_from_gt(seq.gt, seq.seq_length, seq.image_shape,
@@ -160,10 +169,11 @@ def main() -> None:
         dets_per_job.append(_synthetic_scene(n, 300, seed=n))
 
     sv_out = _supervision(jobs, dets_per_job, args.sv_python)
+    variants = (*ZOO_VARIANTS, *(ABLATION if args.ablation else ()))
     outputs: dict[str, list[tuple[list[str], list[int]]]] = {
-        v: [_run_zoo(job, dets, v) for job, dets in zip(jobs, dets_per_job, strict=True)] for v in ZOO_VARIANTS}
+        v: [_run_zoo(job, dets, v) for job, dets in zip(jobs, dets_per_job, strict=True)] for v in variants}
     outputs["supervision"] = [(r["rows"], r["times_ns"]) for r in sv_out["results"]]
-    who_all = (*ZOO_VARIANTS, "supervision")
+    who_all = (*variants, "supervision")
 
     table: list[dict[str, Any]] = []
     groups: dict[tuple[str, float], list[int]] = {}

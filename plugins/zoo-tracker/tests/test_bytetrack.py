@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from zoo.errors import ConfigError
-from zoo_tracker.bytetrack import ByteTrackConfig, ByteTracker, FrameDetections
 from zoo.results import Tracks
+from zoo_tracker.bytetrack import ByteTrackConfig, ByteTracker, FrameDetections
 
 
 def dets(*rows: tuple[float, float, float, float, float]) -> FrameDetections:

@@ -191,3 +191,62 @@ def test_no_mot_sequences(tmp_path: Path) -> None:
     (tmp_path / "nothing").mkdir()
     code, _, err = invoke("eval", "bytetrack", "--data", tmp_path / "nothing")
     assert "no sequence folders found" in one_error_line(code, err)
+
+
+# -- the real networks (slow: exports) -------------------------------------------------------------
+@pytest.mark.slow
+def test_nanotrack_end_to_end(isolated: Path, tmp_path: Path) -> None:
+    """Export (parity of both components through the predictor), run from --init, bench, bad --init.
+
+    With the published checkpoint (ZOO_NANOTRACK_CKPT=path/to/nanotrackv3.pth) it also follows the
+    textured patch: measured success 1.0 (IoU > 0.5 on all 60 frames, mean IoU 0.95)."""
+    import os
+
+    from zoo_tracker.sot.evaluate import iou_xywh
+    from zoo_tracker.synth import textured_patch
+
+    from .conftest import write_video
+
+    ckpt = os.environ.get("ZOO_NANOTRACK_CKPT")
+    weights = ckpt if ckpt and Path(ckpt).is_file() else "random"
+    exported = json.loads(ok("export", "nanotrack", "--weights", weights, "--json"))
+    assert set(exported["components"]) == {"template", "search"}
+    parity = exported["parity"]
+    assert parity["agreement"]["box_match"] == 1.0 and set(parity["components"]) == {"template", "search"}
+    assert parity["max_abs_diff"] < (1e-2 if weights != "random" else 1e-3)  # measured 7e-4 / 2e-5
+
+    frames, boxes = textured_patch(num_frames=60, size=(360, 480), patch=(48, 64), seed=0)
+    clip = write_video(tmp_path / "patch.mp4", frames)
+    init = ",".join(f"{v:g}" for v in boxes[0])
+    records = json_lines(ok("run", "nanotrack", clip, "--init", init, "--weights", weights, "--json",
+                            "-o", tmp_path / "followed.mp4"))  # fmt: skip
+    assert len(records) == 60 and all(r["count"] == 1 and r["tracks"][0]["id"] == 1 for r in records)
+    pred = np.array([r["tracks"][0]["box"] for r in records])
+    iou = iou_xywh(np.c_[pred[:, :2], pred[:, 2:] - pred[:, :2]], boxes)
+    assert iou[0] > 0.99  # the first frame is the --init box
+    if weights != "random":
+        assert (iou > 0.5).mean() >= 0.95 and iou.mean() > 0.85
+    assert (tmp_path / "followed.mp4").stat().st_size > 0
+
+    assert "--init x,y,w,h" in one_error_line(*invoke("run", "nanotrack", clip, "--weights", weights)[::2])
+    line = one_error_line(*invoke("run", "nanotrack", clip, "--init", "900,10,40,40", "--weights", weights)[::2])
+    assert "--init 900,10,40,40: the box must have a positive size and overlap the 480x360 frame" in line
+
+    (card,) = json.loads(ok("bench", "nanotrack", "--weights", weights, "--threads", "1", "--runs", "3", "--json",
+                            "--cards", tmp_path / "cards"))  # fmt: skip
+    assert set(card["results"][0]["measures"]) == {"model", "pipeline", "template"}
+    assert card["input_resolution"] == "template 3x127x127, search 3x255x255"
+
+
+@pytest.mark.slow
+def test_bytetrack_over_yolox_s(isolated: Path, shapes_scene: ShapesScene, tmp_path: Path) -> None:
+    """The default detector (random weights: the tracks mean nothing, the pipeline is real)."""
+    records = json_lines(ok("run", "bytetrack", shapes_scene.clip, "--weights", "random", "--json", "--threads", "1",
+                            "--max-frames", "6", "-o", tmp_path / "out.mp4"))  # fmt: skip
+    assert len(records) == 6 and records[0]["runtime"] == "ncnn" and records[0]["weights"] == "random"
+    assert {"detector", "tracker"} <= set(records[0]["times_ms"])
+    (card,) = json.loads(ok("bench", "bytetrack", "--weights", "random", "--threads", "1", "--runs", "3", "--json",
+                            "--cards", tmp_path / "cards"))  # fmt: skip
+    assert card["components"]["detector"]["model"] == "yolox-s" and card["runtime"] == "ncnn"
+    measures = card["results"][0]["measures"]
+    assert measures["tracker@50"]["latency"]["median_ms"] < measures["model"]["latency"]["median_ms"]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from zoo_tracker.mot import parse_mot
 from zoo.results import Tracks
+from zoo_tracker.mot import parse_mot
 from zoo_tracker.result import agreement
 
 

@@ -31,9 +31,9 @@ from typing import Protocol
 
 import numpy as np
 
+from zoo.results import Tracks
 from zoo_tracker import kalman
 from zoo_tracker.assignment import box_iou, fuse_score, linear_assignment
-from zoo.results import Tracks
 
 TRACKED = np.int8(1)
 LOST = np.int8(2)
