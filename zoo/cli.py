@@ -841,7 +841,7 @@ class _CountBar:
 @cli.command("verify")
 @click.argument("name")
 @click.option("--arm", is_flag=True, required=True, help="Compare against the aarch64 ncnn under qemu (cortex-a76).")
-@click.option("--dtype", "precisions", default="fp32,fp16,int8", show_default=True)
+@click.option("--dtype", "precisions", help="Comma-separated (default: each of fp32, fp16, int8 the model has).")
 @click.option("--weights", help=_WEIGHTS_HELP)
 @click.option(
     "--cpu", default="cortex-a76", show_default=True, help="QEMU_CPU: cortex-a76 is a Pi 5, cortex-a72 a Pi 4."
@@ -855,7 +855,7 @@ class _CountBar:
 def verify_cmd(
     name: str,
     arm: bool,
-    precisions: str,
+    precisions: str | None,
     weights: str | None,
     cpu: str,
     n_inputs: int,
@@ -866,9 +866,12 @@ def verify_cmd(
     from zoo import api
     from zoo.card import fmt_agreement
 
+    spec = _spec_and_task(name)[0]
+    chosen = _csv_names(precisions, "--dtype") or [p for p in ("fp32", "fp16", "int8") if p in spec.precisions("ncnn")]
+    _check_precisions(spec, chosen, ["ncnn"])
     results = api.verify_arm(
         name,
-        _csv_names(precisions, "--dtype") or [],
+        chosen,
         weights=weights,
         cpu=cpu,
         n_inputs=n_inputs,

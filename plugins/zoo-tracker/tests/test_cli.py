@@ -187,6 +187,13 @@ def test_bad_mot_data(shapes_scene: ShapesScene, damage: Any, expect: str) -> No
     assert expect in one_error_line(code, err)
 
 
+def test_nanotrack_has_no_int8(isolated: Path) -> None:
+    code, _, err = invoke("verify", "nanotrack", "--arm", "--dtype", "int8")
+    assert "unknown dtype int8 for nanotrack on ncnn; choose from fp32, fp16" in one_error_line(code, err)
+    code, _, err = invoke("export", "nanotrack", "--dtype", "int8", "--weights", "random")
+    assert "choose from fp32, fp16" in one_error_line(code, err)
+
+
 def test_no_mot_sequences(tmp_path: Path) -> None:
     (tmp_path / "nothing").mkdir()
     code, _, err = invoke("eval", "bytetrack", "--data", tmp_path / "nothing")
