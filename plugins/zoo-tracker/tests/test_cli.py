@@ -121,7 +121,7 @@ def test_bench_times_detector_tracker_and_the_trackers_share(shapes_detector: st
     (card,) = json.loads(ok("bench", "bytetrack", "--detector", shapes_detector, "--threads", "1", "--runs", "3",
                             "--cards", cards, "--json"))  # fmt: skip
     assert card["model"] == "bytetrack" and card["runtime"] == "shapes"
-    assert card["components"]["detector"]["model"] == "shape-finder"
+    assert card["components"]["detector"]["model"] == "shape-finder" and card["input_resolution"] == "240x320x3"
     measures = card["results"][0]["measures"]
     assert set(measures) == {"model", "pipeline", "tracker", "tracker@50"}
     assert all(m["unit"] == "frame" and m["latency"]["runs"] == 3 for m in measures.values())
