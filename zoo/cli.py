@@ -887,6 +887,9 @@ def verify_cmd(
                 f"{precision:5} {label:12} max|Δ| {p['max_abs_diff']:.3g}  cosine {p['cosine']:.6f}  "
                 f"bit-exact {p['bit_exact']}  {agree}"
             )
+            for role, c in p.get("components", {}).items():  # several networks: each one's figures
+                click.echo(f"{'':5} {'':12}   {role}: max|Δ| {c['max_abs_diff']:.3g}  cosine {c['cosine']:.6f}  "
+                           f"bit-exact {c['bit_exact']}")  # fmt: skip
 
 
 @cli.group()
