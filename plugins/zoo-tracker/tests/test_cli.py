@@ -235,8 +235,10 @@ def test_nanotrack_end_to_end(isolated: Path, tmp_path: Path) -> None:
         assert (iou > 0.5).mean() >= 0.95 and iou.mean() > 0.85
     assert (tmp_path / "followed.mp4").stat().st_size > 0
 
-    assert "--init x,y,w,h" in one_error_line(*invoke("run", "nanotrack", clip, "--weights", weights)[::2])
-    line = one_error_line(*invoke("run", "nanotrack", clip, "--init", "900,10,40,40", "--weights", weights)[::2])
+    # (--json: no 'random weights' note on stderr beside the error)
+    assert "--init x,y,w,h" in one_error_line(*invoke("run", "nanotrack", clip, "--weights", weights, "--json")[::2])
+    line = one_error_line(*invoke("run", "nanotrack", clip, "--init", "900,10,40,40", "--weights", weights,
+                                  "--json")[::2])  # fmt: skip
     assert "--init 900,10,40,40: the box must have a positive size and overlap the 480x360 frame" in line
 
     (card,) = json.loads(ok("bench", "nanotrack", "--weights", weights, "--threads", "1", "--runs", "3", "--json",
