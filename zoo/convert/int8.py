@@ -434,7 +434,11 @@ def quantize_ncnn(
         stats = collect_statistics(net, samples, blobs, method)
         scales = calibrate_from(stats, method, len(samples), methods)
         net.close()
-    changes = _correct_biases(buf, layout, quantize, stats) if bias_correction else {}
+    if bias_correction:
+        changes = _correct_biases(buf, layout, quantize, stats)
+    else:  # centring's offset, ``shift * sum(W)``, was added with float weights: make it the int8 ones'
+        changes = {}
+        _round_offsets(buf, layout, model, centred)
     text, payload, infos = build_int8(model, bytes(buf), layout, quantize, scales)
     infos = [i.model_copy(update={"bias_change": changes.get(i.name)}) for i in infos]
     _check_loads(text, payload, samples[0], out_param.parent)
@@ -499,6 +503,19 @@ def _correct_biases(
         write_bias(buf, layout, layer.name, read_bias(buf, layout, layer.name) - shift)
         changes[layer.name] = float(np.abs(shift).max(initial=0.0))
     return changes
+
+
+def _round_offsets(buf: bytearray, layout: BinLayout, model: NcnnParam, centred: Sequence[CentredBlob]) -> None:
+    """Add ``shift * sum(W_q - W)`` to each centred blob's consumers, so the int8 layer, which
+    multiplies the offset by its rounded weights, gets exactly the offset's worth back. (Bias
+    correction does this and more: its input mean includes the offset.)"""
+    for blob in centred:
+        for name in blob.consumers:
+            layer = model.layer(name)
+            weights = layout.layers[name].blobs[0].decode(bytes(buf)).reshape(_weight_rows(layer), -1)
+            q, scales = quantize_rows(weights)
+            err = q.astype(np.float64) / scales[:, None] - weights.astype(np.float64)
+            write_bias(buf, layout, name, read_bias(buf, layout, name) + blob.shift * err.sum(axis=1))
 
 
 def _check_loads(text: str, payload: bytes, sample: Mapping[str, np.ndarray], where: Path) -> None:
