@@ -30,7 +30,9 @@ What it does, so the numbers can be read:
 - Latency: every configuration (fp32 and each int8 variant, at 1 and 2 threads) timed
   interleaved, one inference each per round, after a warm-up, so a neighbour's load hits them
   all alike. Median, p90 and min in ms (``time.perf_counter_ns``), zoo's Option flags (as
-  ``zoo bench`` uses them). Speed-up = fp32 median / int8 median.
+  ``zoo bench`` uses them). Speed-up = fp32 median / int8 median; also the ratio of the minima and
+  the median of per-round ratios (fp32 and int8 timed back to back in each round), which hold up
+  better when other processes load the CPU.
 - Variants: every ``--methods`` entry with every ``--options`` set of the int8 writer
   (``quantize_ncnn``): ``plain`` (every Convolution, ConvolutionDepthWise and InnerProduct int8),
   ``dw-float`` (depth-wise convolutions left fp32), ``+bc`` (bias correction of the weight
@@ -361,6 +363,8 @@ def main() -> None:
         for n in threads:
             results[label][f"speedup_{n}t"] = lat[f"fp32 {n}t"]["median_ms"] / lat[f"{label} {n}t"]["median_ms"]
             results[label][f"speedup_min_{n}t"] = lat[f"fp32 {n}t"]["min_ms"] / lat[f"{label} {n}t"]["min_ms"]
+            pairs = [a / b for a, b in zip(times[f"fp32 {n}t"], times[f"{label} {n}t"], strict=True)]
+            results[label][f"speedup_paired_{n}t"] = statistics.median(pairs)
 
     out = {
         "model": model_desc,
@@ -394,11 +398,14 @@ def print_report(out: dict[str, Any], threads: Sequence[int]) -> None:
     y = out["fp16_vs_fp32"]
     p(f"yardstick  ncnn fp16 vs fp32: top-1 agreement {y['top1_agreement']:.1%}, cosine mean {y['mean_cosine']:.5f}")
     head = "variant                        top1   >=0.05  in-top5  cos mean  cos min  " + "  ".join(
-        f"x{n}t  " for n in threads
+        f"x{n}t (min, paired)" for n in threads
     )
     p(head)
     for label, r in out["variants"].items():
-        speed = "  ".join(f"{r[f'speedup_{n}t']:.2f}x" for n in threads)
+        speed = "  ".join(
+            f"{r[f'speedup_{n}t']:.2f}x ({r[f'speedup_min_{n}t']:.2f}, {r[f'speedup_paired_{n}t']:.2f})"
+            for n in threads
+        )
         p(
             f"{label:30} {r['top1_agreement']:6.1%}  {r['top1_agreement_margin_0.05']:6.1%}  {r['top1_in_top5']:6.1%}  "
             f"{r['mean_cosine']:.5f}  {r['min_cosine']:.5f}  {speed}"

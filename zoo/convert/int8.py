@@ -35,13 +35,13 @@ import os
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from zoo.convert.calibrate import (
     BlobCalibration,
+    BlobStatistics,
     calibrate_blobs,
     calibrate_from,
     check_method,
@@ -484,7 +484,7 @@ def _check_same_function(before: NcnnSession, after: NcnnSession, sample: Mappin
 
 
 def _correct_biases(
-    buf: bytearray, layout: BinLayout, quantize: Sequence[NcnnLayer], stats: Mapping[str, Any]
+    buf: bytearray, layout: BinLayout, quantize: Sequence[NcnnLayer], stats: Mapping[str, BlobStatistics]
 ) -> dict[str, float]:
     """Subtract each quantized layer's weight-rounding shift ``(W_q - W) @ E[x]`` from its bias;
     return the largest |change| per corrected layer."""
