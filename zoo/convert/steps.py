@@ -106,7 +106,8 @@ def pnnx_step(ctx: ExportContext, inputs: dict[str, Path]) -> StepResult:
 
 def int8_step(ctx: ExportContext, inputs: dict[str, Path]) -> StepResult:
     """Post-training int8: calibrate activations on the component's own inputs (recorded from the
-    task's predictor on calibration images), write ncnn int8."""
+    task's predictor on calibration images), write ncnn int8. Options (the model's int8 recipe):
+    method, keep_float, keep_float_types, centre_clipped, bias_correction (``quantize_ncnn``)."""
     if "param" not in inputs or "bin" not in inputs:
         raise ExportError("the int8 step needs fp32 'param' and 'bin' inputs: put 'pnnx' before 'int8' in the recipe")
     if ctx.calibration is None:
@@ -123,6 +124,9 @@ def int8_step(ctx: ExportContext, inputs: dict[str, Path]) -> StepResult:
         out_bin,
         method=opts.get("method") or "kl",
         keep_float=tuple(opts.get("keep_float", ())),
+        keep_float_types=tuple(opts.get("keep_float_types", ())),
+        centre_clipped=bool(opts.get("centre_clipped", False)),
+        bias_correction=bool(opts.get("bias_correction", False)),
     )
     return StepResult("int8", {"param": out_param, "bin": out_bin}, report.model_dump(mode="json"))
 
