@@ -12,7 +12,14 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-COMMIT = "0123456789abcdef0123456789abcdef01234567"
+def commit_of(files: dict[str, bytes], repo: str = "") -> str:
+    """The fake hub's commit id: a hash of the repository's content, so a push makes a new commit (as on the
+    Hub) and a client's cache never serves a snapshot of other content under the same id."""
+    digest = hashlib.sha1()
+    for path in sorted(files):
+        if path.startswith(f"/{repo}/resolve/"):
+            digest.update(path.encode() + b"\0" + hashlib.sha1(files[path]).digest())
+    return digest.hexdigest()
 
 
 @dataclass
@@ -50,7 +57,7 @@ def _handler(state: Served) -> type[BaseHTTPRequestHandler]:
             self.send_header("Content-Length", str(len(body) - start))
             self.send_header("Accept-Ranges", "bytes")
             self.send_header("ETag", '"' + hashlib.sha256(body).hexdigest() + '"')
-            self.send_header("X-Repo-Commit", COMMIT)
+            self.send_header("X-Repo-Commit", commit_of(state.files, self.path.split("/resolve/")[0].lstrip("/")))
             if status == 206:
                 self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
             self.end_headers()
@@ -75,7 +82,7 @@ def _handler(state: Served) -> type[BaseHTTPRequestHandler]:
             if not files:
                 self._json({"error": f"Repository {repo} not found"}, 404)
             elif rest[2] == "revision":
-                self._json({"id": repo, "sha": COMMIT, "siblings": [{"rfilename": f} for f in sorted(files)]})
+                self._json({"id": repo, "sha": commit_of(state.files, repo), "siblings": [{"rfilename": f} for f in sorted(files)]})
             else:
                 self._json([{"type": "file", "path": f, "size": len(b), "oid": hashlib.sha1(b).hexdigest()}
                             for f, b in sorted(files.items())])  # fmt: skip
@@ -200,7 +207,8 @@ def _handler(state: Served) -> type[BaseHTTPRequestHandler]:
                     if line.get("key") == "file":
                         value = line["value"]
                         state.files[f"/{repo}/resolve/main/{value['path']}"] = base64.b64decode(value["content"])
-                self._json({"commitUrl": f"http://{self.headers['Host']}/{repo}/commit/{COMMIT}", "commitOid": COMMIT})
+                oid = commit_of(state.files, repo)
+                self._json({"commitUrl": f"http://{self.headers['Host']}/{repo}/commit/{oid}", "commitOid": oid})
             else:
                 self._json({"error": f"not served: {path}"}, 404)
 

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from zoo.cli import cli
 
-from .localserver import LocalServer, Served
+from .localserver import LocalServer, Served, commit_of
 
 pytestmark = pytest.mark.slow
 PHOTO = Path(__file__).resolve().parents[2] / "zoo" / "data" / "images" / "chelsea.jpg"
@@ -37,6 +37,14 @@ def hub(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
         yield state
 
 
+def _fresh_hub_cache(monkeypatch: pytest.MonkeyPatch, folder: Path) -> None:
+    """huggingface_hub reads HF_HUB_CACHE once, at import: the constant is what a later call uses."""
+    import huggingface_hub.constants as constants
+
+    monkeypatch.setenv("HF_HUB_CACHE", str(folder))
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(folder))
+
+
 def test_push_then_pull_on_a_fresh_machine(hub: Served, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("torch")
     from zoo import registry
@@ -45,7 +53,7 @@ def test_push_then_pull_on_a_fresh_machine(hub: Served, tmp_path: Path, monkeypa
     _ok("bench", "resnet18", "--weights", "random", "--dtype", "fp32,int8", "--threads", "1,2", "--runs", "3",
         "--cards", str(cards))  # fmt: skip
     commit = _ok("card", "push", "resnet18", "--repo", "acme/resnet18-zoo", "--cards", str(cards))
-    assert commit.strip().endswith("0123456789abcdef0123456789abcdef01234567")
+    assert commit.strip().endswith(commit_of(hub.files, "acme/resnet18-zoo"))
     pushed = {k.split("/resolve/main/", 1)[1] for k in hub.files}
     assert {"README.md", "ncnn-fp32/export.json", "ncnn-fp32/model.ncnn.bin", "ncnn-int8/model.int8.ncnn.param"} <= pushed
     assert not any(p.endswith(("pnnx.json", "trace.json")) for p in pushed)  # only what a board needs
@@ -58,7 +66,7 @@ def test_push_then_pull_on_a_fresh_machine(hub: Served, tmp_path: Path, monkeypa
     assert "zoo pull hf://acme/resnet18-zoo" in readme and "--weights random" in readme and "--threads 1,2" in readme
 
     monkeypatch.setenv("ZOO_CACHE", str(tmp_path / "board-cache"))  # a fresh machine
-    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "board-hf"))
+    _fresh_hub_cache(monkeypatch, tmp_path / "board-hf")
     registry.reset()
     pulled = json.loads(_ok("pull", "hf://acme/resnet18-zoo", "--json"))
     assert {(p["runtime"], p["precision"]) for p in pulled} == {("ncnn", "fp32"), ("ncnn", "int8")}
@@ -78,7 +86,7 @@ def test_a_tampered_hub_file_is_refused(hub: Served, tmp_path: Path, monkeypatch
     data[100] ^= 1
     hub.files[key] = bytes(data)
     monkeypatch.setenv("ZOO_CACHE", str(tmp_path / "board-cache"))
-    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "board-hf"))
+    _fresh_hub_cache(monkeypatch, tmp_path / "board-hf")
     res = CliRunner().invoke(cli, ["pull", "hf://acme/r18"])
     assert res.exit_code == 1 and "model.ncnn.bin: does not match its manifest" in res.stderr
     assert not (tmp_path / "board-cache" / "artifacts").exists() or not any(

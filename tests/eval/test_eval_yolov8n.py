@@ -47,16 +47,20 @@ def _photo_coco(root: Path) -> Path:
 
 def test_evaluate_yolov8n_random_weights_end_to_end(tmp_path, monkeypatch, yolov8n_registered):
     from zoo import api
-    from zoo.eval.coco import detections_agreement_map, evaluate
+    from zoo.eval.coco import detections_agreement_map
 
     monkeypatch.setenv("ZOO_CACHE", str(tmp_path / "cache"))
     data = _photo_coco(tmp_path / "photos")
-    report = evaluate("yolov8n", data, weights="random", allow_random=True, limit=2, conf=0.001, iou=0.6)
-    assert report.model == "yolov8n" and report.n_images == 2 and report.n_annotations == 2
-    assert [m.name for m in report.metrics] == ["mAP@[.5:.95]", "mAP@.5"]
-    assert all(0.0 <= m.value <= 1.0 and m.n == 2 and m.split == "val2017" for m in report.metrics)
-    assert report.weights == "random" and report.category_scheme == "coco80"
-    assert report.timings.predict_median_ms > 0
+    report = api.evaluate("yolov8n", data, weights="random", allow_random=True, limit=2, threads=1,
+                          options={"conf": 0.001, "iou": 0.6}, cards_root=tmp_path / "cards")  # fmt: skip
+    assert report.model == "yolov8n" and report.precision == "fp32" and report.weights == "random"
+    names = [m.name for m in report.metrics]
+    assert "mAP@[.5:.95]" in names and "mAP@.5" in names
+    assert all(0.0 <= m.value <= 1.0 for m in report.metrics)
+    assert report.facts["n_images"] == 2 and report.facts["n_annotations"] == 2 and report.load_ms > 0
+    assert report.facts["category_scheme"] == "coco80" and report.facts["predict_median_ms"] > 0
+    card = json.loads(next((tmp_path / "cards").rglob("card.json")).read_text())
+    assert "random weights" in card["accuracy_reason"]
 
     pipeline = api.load("yolov8n", weights="random")
     try:
