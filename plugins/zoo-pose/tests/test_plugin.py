@@ -13,11 +13,10 @@ import pytest
 from zoo.errors import InputError
 from zoo.images import load_image, sample_images
 from zoo.registry import get_registry
-from zoo.results import Detections
+from zoo.results import Detections, Poses
 from zoo_pose import topdown
 from zoo_pose.coco_keypoints import KeypointEvaluator
 from zoo_pose.processing import PersonBoxes
-from zoo_pose.result import Poses
 from zoo_pose.simcc import encode_simcc_targets
 from zoo_pose.synthetic import make_keypoint_dataset
 

@@ -16,9 +16,9 @@ from typing import Any
 import numpy as np
 
 from zoo.errors import InputError
+from zoo.results import Poses
 from zoo_pose.keypoints import COCO_KEYPOINTS
 from zoo_pose.processing import TopDownConfig, crops_for, whole_image_box
-from zoo_pose.result import Poses
 from zoo_pose.topdown import crop_to_image
 
 LANDMARKS: tuple[str, ...] = (

@@ -27,9 +27,9 @@ import numpy as np
 from zoo.errors import InputError
 from zoo.eval.coco import CocoImage, check_instances, find_images_dir, missing_images
 from zoo.images import load_image
+from zoo.results import Poses
 from zoo_pose.keypoints import COCO_SIGMAS
 from zoo_pose.metrics import KEYPOINT_STAT_NAMES, keypoint_scores, oks, poses_to_coco
-from zoo_pose.result import Poses
 from zoo_pose.topdown import box_center_scale, fix_aspect_ratio
 
 ANNOTATION_GLOB = "person_keypoints_*.json"

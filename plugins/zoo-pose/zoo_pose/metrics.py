@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from zoo.results import Poses
 from zoo_pose.keypoints import COCO_SIGMAS
-from zoo_pose.result import Poses
 
 AREA_FROM_BOX = 0.53
 """COCOeval's area for a keypoint annotation without one: 0.53 × box area (``use_area=False``)."""

@@ -15,12 +15,12 @@ from typing import Any
 import numpy as np
 
 from zoo import hookimpl
+from zoo.results import Poses
 from zoo.specs import ModelSpec, PostSpec, PreSpec, RoleSpec, TensorSpec, default_recipes
 from zoo.tasks import HubInfo, Predictor, Probe, TaskDef, TaskOption, in_unit_interval, positive
 from zoo_pose import blazepose, metrics, processing
 from zoo_pose.coco_keypoints import KeypointEvaluator
 from zoo_pose.keypoints import COCO_KEYPOINTS
-from zoo_pose.result import Poses
 from zoo_pose.simcc import flip_simcc
 from zoo_pose.topdown import RTMPOSE_MEAN, RTMPOSE_STD
 
