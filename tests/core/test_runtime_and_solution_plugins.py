@@ -203,3 +203,41 @@ def test_an_unknown_runtime_is_one_line(toy_plugin: Path) -> None:
     res = CliRunner().invoke(cli, ["bench", "toy-net", "--runtime", "tpu"])
     assert res.exit_code == 2 and "unknown runtime tpu" in res.stderr and "numpy" in res.stderr
     assert len(res.stderr.strip().splitlines()) == 1
+
+
+def test_a_solution_part_with_an_unfilled_role_is_fed_by_the_solution(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A detector + top-down pose solution: its pose part needs a detector (no default) that the
+    solution itself feeds, so the part loads with that role empty instead of refusing."""
+    from zoo.flows import run
+    from zoo.specs import ModelSpec, RoleSpec, TensorSpec, default_recipes
+
+    one = {"inputs": (TensorSpec(name="in0", shape=(1, 3, 8, 8)),), "outputs": (TensorSpec(name="out0", shape=(1, 2)),),
+           "recipes": default_recipes()}
+    specs = {
+        "det": ModelSpec(id="det", task="detector", **one),
+        "crop-pose": ModelSpec(id="crop-pose", task="pose", roles={"detector": RoleSpec(task="detector")}, **one),
+        "pair": ModelSpec(id="pair", task="pose", roles={"detector": RoleSpec(task="detector", default="det"),
+                                                         "pose": RoleSpec(task="pose", default="crop-pose")}),
+    }
+
+    class Reg:
+        tasks = {"detector": None, "pose": None}
+
+        def get(self, name: str) -> ModelSpec:
+            return specs[name]
+
+        def list(self, task: str) -> list[ModelSpec]:
+            return [s for s in specs.values() if s.task == task]
+
+    calls: dict[str, bool] = {}
+
+    def fake_load(name: str, *args: object, require_roles: bool = True, **kwargs: object) -> object:
+        calls[name] = require_roles
+        return run.Predictor(specs[name], None, {})  # type: ignore[arg-type]
+
+    monkeypatch.setattr(run, "load", fake_load)
+    parts = run._load_parts(specs["pair"], {}, "fp32", None, 1, "random", False, Reg(), None, {})  # type: ignore[arg-type]
+    assert set(parts) == {"detector", "pose"} and calls == {"det": False, "crop-pose": False}
+    # the model itself, loaded on its own, still asks for its detector
+    with pytest.raises(Exception, match="crop-pose needs a detector.*--detector MODEL"):
+        run._load_parts(specs["crop-pose"], {}, "fp32", None, 1, "random", False, Reg(), None, {})  # type: ignore[arg-type]

@@ -113,8 +113,11 @@ def _load_parts(
             part_precision = precision if precision in part.precisions(runtime or part.runtime) else None
             # A part keeps the solution's weights choice only for random runs (a checkpoint is one model's).
             part_weights = weights if weights == "random" else None
+            # A part's own roles without a default stay empty: the model composing it feeds it (a
+            # detector + pose solution hands its top-down pose part the person boxes).
             parts[role] = load(part.id, part_precision, runtime if part_precision else None, threads, part_weights,
-                               offline=offline, registry=reg, progress=progress, exports=exports)  # fmt: skip
+                               offline=offline, registry=reg, progress=progress, exports=exports,
+                               require_roles=False)  # fmt: skip
     except BaseException:
         for p in parts.values():
             p.close()
