@@ -145,7 +145,7 @@ def register_models(register: Callable[[ModelSpec], None]) -> None:
     register(_yolov8n())
     register(_yolox_s())
     register(_fcos())
-    register(pose.yolov8n_pose_spec(_minmax_int8_recipes()))  # the pose task's (zoo-pose); dropped without it
+    register(pose.yolov8n_pose_spec())  # the pose task's (zoo-pose); dropped without it
 
 
 def _build_yolov8n(weights: str | None) -> Any:

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from zoo.results import Poses
-from zoo.specs import ModelSpec, PostSpec, PreSpec, TensorSpec
+from zoo.specs import ModelSpec, PostSpec, PreSpec, TensorSpec, default_recipes
 from zoo.tasks import Predictor
 from zoo_detector import pose_decode, processing
 
@@ -19,7 +19,7 @@ KEYPOINTS = (17, 3)
 STRIDES = (8, 16, 32)
 
 
-def yolov8n_pose_spec(recipes: Any) -> ModelSpec:
+def yolov8n_pose_spec() -> ModelSpec:
     h, w = YOLO_POSE_SIZE
     anchors = sum(-(-h // s) * -(-w // s) for s in STRIDES)
     return ModelSpec(
@@ -37,7 +37,8 @@ def yolov8n_pose_spec(recipes: Any) -> ModelSpec:
         post=PostSpec(decoder="yolov8-pose",
                       params={"conf": 0.25, "iou": 0.7, "max_det": 300, "strides": list(STRIDES), "reg_max": 16,
                               "classes": 1, "keypoints": list(KEYPOINTS), "max_candidates": 1000}),
-        recipes=recipes,
+        # int8 ranges by min-max, as the detectors' (plugin._minmax_int8_recipes: SiLU tails carry the logits)
+        recipes=default_recipes(int8_method="minmax"),
         license="AGPL-3.0",
         datasets=("coco",),
         notes="Raw head out0 = 64 DFL logits + person logit + 17 × (x, y, visibility logit) per anchor; decoded "

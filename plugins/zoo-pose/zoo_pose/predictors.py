@@ -130,9 +130,16 @@ class DetectorPoseSolution(Predictor):
 
 def make_predictor(spec: ModelSpec, task: TaskDef, sessions: Mapping[str, Any],
                    parts: Mapping[str, Predictor]) -> Predictor:
-    """The pose task's predictor factory: a solution's, or a top-down model's."""
-    cls = DetectorPoseSolution if spec.is_solution else TopDownPredictor
-    return cls(spec, task, sessions, parts)
+    """The pose task's predictor factory: a solution's, or a top-down model's (affine crops; a
+    bottom-up model brings its own predictor through its plugin's ``build_predictor``)."""
+    if spec.is_solution:
+        return DetectorPoseSolution(spec, task, sessions, parts)
+    if spec.pre is None or spec.pre.kind != "affine":
+        from zoo.errors import PluginError
+
+        raise PluginError(f"{spec.id}: the pose task's predictor crops people (PreSpec kind 'affine'); a "
+                          f"{spec.pre.kind if spec.pre else 'pre-less'} model needs its plugin's own build_predictor")
+    return TopDownPredictor(spec, task, sessions, parts)
 
 
 # -- what parity, calibration and benchmarks run on ------------------------------------------------
