@@ -177,3 +177,20 @@ def test_cli_run_draws_people(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     assert out["count"] == 2 and len(out["people"][0]["keypoints"]) == 17
     drawn = np.asarray(Image.open(tmp_path / "o.png"))
     assert (drawn != 90).any(axis=2).sum() > 100
+
+
+def test_eval_of_a_bottom_up_model_uses_its_own_people(tmp_path: Path) -> None:
+    pytest.importorskip("faster_coco_eval")
+    from zoo_pose.coco_keypoints import KeypointEvaluator
+    from zoo_pose.synthetic import make_keypoint_dataset
+
+    make_keypoint_dataset(tmp_path, n_images=3, seed=3)
+    evaluator = KeypointEvaluator()
+    dataset = evaluator.load(tmp_path, limit=None, name=None)
+    kpts = np.zeros((17, 3), np.float32)
+    faint = _raw_head({6400 + 20 * 40 + 10: ((2, 3, 4, 5), -5.0, kpts)})  # person score 0.0067
+    predictor = get_registry().build_predictor(get_registry().get("yolov8n-pose"), {"model": HeadSession(faint)})
+    outcome = evaluator.evaluate(dataset, predictor, options={"boxes": "ground-truth"}, results_file=None,
+                                 progress=None)
+    assert "bottom-up" in outcome.facts["boxes"] and outcome.facts["people_scored"] == 3  # kept at conf 0.001
+    assert "keypoint AP (bottom-up)" in {m.name for m in outcome.metrics}
