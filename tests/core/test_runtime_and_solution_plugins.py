@@ -241,3 +241,26 @@ def test_a_solution_part_with_an_unfilled_role_is_fed_by_the_solution(monkeypatc
     # the model itself, loaded on its own, still asks for its detector
     with pytest.raises(Exception, match="crop-pose needs a detector.*--detector MODEL"):
         run._load_parts(specs["crop-pose"], {}, "fp32", None, 1, "random", False, Reg(), None, {})  # type: ignore[arg-type]
+
+
+def test_a_model_without_published_weights_runs_from_the_users_own_export(toy_plugin: Path, tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """``zoo export NAME --weights PATH`` once; then NAME runs (and fills a role) without --weights.
+    Exports from two different checkpoints are one line, never a silent pick."""
+    torch = pytest.importorskip("torch")
+    monkeypatch.setenv("ZOO_CACHE", str(tmp_path / "cache"))
+    image = Path(__file__).resolve().parents[2] / "zoo" / "data" / "images" / "chelsea.jpg"
+    res = CliRunner().invoke(cli, ["run", "toy-net", str(image)])
+    assert res.exit_code != 0 and "no published weights" in res.stderr
+    first = tmp_path / "first.pt"
+    torch.save({"w": torch.zeros(1)}, first)
+    _ok("export", "toy-net", "--weights", str(first), "--json")
+    ran = json.loads(_ok("run", "toy-net", str(image), "--json"))
+    assert ran["weights"] == str(first.resolve())
+    assert json.loads(_ok("run", "toy-ensemble", str(image), "--json"))["top"]  # its parts find it too
+    second = tmp_path / "second.pt"
+    torch.save({"w": torch.ones(1)}, second)
+    _ok("export", "toy-net", "--weights", str(second), "--json")
+    res = CliRunner().invoke(cli, ["run", "toy-net", str(image)])
+    lines = [line for line in res.stderr.splitlines() if line.strip()]
+    assert res.exit_code != 0 and len(lines) == 1 and "2 different checkpoints" in lines[0]
