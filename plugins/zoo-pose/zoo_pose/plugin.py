@@ -147,15 +147,14 @@ def calibration_batch(spec: ModelSpec) -> Any:
 
 def _build_blazepose_lite(weights: str | None) -> Any:
     """The landmark graph from the .tflite (or the npm tarball holding it), landmarks and presence
-    as outputs. There is no random-weights version: the graph itself comes from the file."""
-    from zoo.errors import CheckpointError
+    as outputs; with no weights, the same graph (its stored structure) with seeded random weights."""
     from zoo_pose.loaders import load_tflite_bytes
-    from zoo_pose.nets.tflite_graph import TFLiteGraph
+    from zoo_pose.nets.tflite_graph import GraphDesc, TFLiteGraph, randomize
 
     if weights is None:
-        raise CheckpointError("blazepose-lite is rebuilt from its .tflite file, so it has no random-weights "
-                              "version; pass --weights PATH to the @mediapipe/pose npm tarball (see zoo info)")
-    graph = TFLiteGraph(load_tflite_bytes(weights, blazepose.LANDMARK_MEMBER), source=str(weights), outputs=(0, 1))
+        return randomize(TFLiteGraph(GraphDesc.from_json(blazepose.graph_description())), seed=0).eval()
+    graph = TFLiteGraph.from_tflite(load_tflite_bytes(weights, blazepose.LANDMARK_MEMBER), source=str(weights),
+                                    outputs=(0, 1))
     return graph.eval()
 
 
