@@ -281,6 +281,10 @@ class ModelCard(Data):
             primary = r.measures.get("model")
             if primary is not None and primary.unit not in ("inference", "frame"):
                 comments.append(f"FPS column is {primary.unit}s/s")
+            # the task's own probes (per tower, per person count, tokens...), beside model and pipeline
+            comments += [f"{name} {m.latency.median_ms:.2f} ms" + (f" per {m.unit}" if m.items == 1 else
+                         f" per {m.items:g} {m.unit}s") for name, m in r.measures.items()
+                         if name not in ("model", "pipeline")]  # fmt: skip
             if r.stability.unstable:
                 comments.append("UNSTABLE: " + "; ".join(r.stability.reasons))
             if self.parity:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from zoo.card import BenchResult, Hardware, Latency, Metric, ModelCard, Stability, load_cards
+from zoo.card import BenchResult, Hardware, Latency, Measure, Metric, ModelCard, Stability, load_cards
 from zoo.specs import ModelSpec, PostSpec, PreSpec, TensorSpec
 
 
@@ -64,6 +64,17 @@ def test_card_round_trip_and_rows(tmp_path: Path) -> None:
     row = card.rows()[0]
     assert row["params_m"] == 11.689512 and row["gmacs"] == 1.814 and row["fps"] == 50.0
     assert row["accuracy"].startswith("—")
+
+
+def test_rows_name_the_tasks_own_probes() -> None:
+    card = _card()
+    lat = card.results[0].latency
+    card.results[0].measures = {"model": Measure(latency=lat), "pipeline": Measure(latency=lat),
+                                "people:5": Measure(latency=lat, unit="frame"),
+                                "tg128": Measure(latency=lat, items=128, unit="token")}
+    comments = card.rows()[0]["comments"]
+    assert f"people:5 {lat.median_ms:.2f} ms per frame" in comments and "tg128" in comments
+    assert "per 128 tokens" in comments and "model " not in comments
 
 
 def test_merge_result_replaces_same_thread_count() -> None:

@@ -191,3 +191,41 @@ def test_int8_export_calibrates_on_person_crops_and_states_its_fidelity(exported
     # int8 keypoints scored against fp32 ones: present and in range (a random network's int8 error
     # is large; trained models are far better: see the README)
     assert 0.0 <= agree["keypoint_ap_vs_reference"] <= 1.0 and 0.0 < agree["mean_oks"] <= 1.0
+
+
+@pytest.mark.slow
+def test_bench_task_pose_times_every_model_with_1_and_5_people(env: dict[str, str], tmp_path: Path) -> None:
+    """``zoo bench --task pose``: rtmpose-s, blazepose-lite, yolov8n-pose and the detector + pose
+    solution, each with a model-only probe and frames with 1 and 5 people; then the solution on
+    a frame where its (random) detector finds nobody, and ARM parity of rtmpose-s."""
+    pytest.importorskip("pnnx")
+    cards = tmp_path / "pose-cards"
+    proc = zoo("bench", "--task", "pose", "--weights", "random", "--threads", "1", "--runs", "3", "--warmup", "1",
+               "--cards", str(cards), "--json", env=env)
+    assert proc.returncode == 0, proc.stderr
+    by_model = {c["model"]: c for c in json.loads(proc.stdout)}
+    assert set(by_model) == {"rtmpose-s", "blazepose-lite", "yolov8n-pose", "rtmpose-s-person"}
+    for model, card in by_model.items():
+        measures = card["results"][0]["measures"]
+        assert set(measures) == {"model", "pipeline", "people:1", "people:5"}, model
+        assert measures["people:5"]["unit"] == "frame" and "5 people" in measures["people:5"]["description"]
+    solution = by_model["rtmpose-s-person"]
+    assert solution["components"]["detector"]["model"] == "yolov8n"
+    assert solution["components"]["pose"]["model"] == "rtmpose-s"
+    assert "detector" in solution["results"][0]["measures"]["people:5"]["description"]
+    top_down = by_model["rtmpose-s"]["results"][0]["measures"]
+    # five crops cost more than one (ratio bounded loosely: the machine is shared)
+    assert top_down["people:5"]["latency"]["min_ms"] > 2 * top_down["people:1"]["latency"]["min_ms"]
+    table = zoo("table", "--cards", str(cards), env=env)
+    assert "people:5" in table.stdout and "rtmpose-s-person" in table.stdout
+    # the solution on a frame where its random detector finds nobody: an empty result
+    proc = zoo("run", "rtmpose-s-person", str(PHOTO), "--weights", "random", "--json", env=env)
+    assert proc.returncode == 0 and json.loads(proc.stdout)["count"] == 0, proc.stderr
+    # x86 vs emulated ARM (cortex-a76) through the pose predictor
+    from zoo.verify import arm
+
+    if arm.emulation_unsupported_reason():
+        pytest.skip(arm.emulation_unsupported_reason())
+    proc = zoo("verify", "rtmpose-s", "--arm", "--weights", "random", "--dtype", "fp32", "--json", env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert "mean_oks" in proc.stdout
