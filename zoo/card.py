@@ -281,10 +281,11 @@ class ModelCard(Data):
             primary = r.measures.get("model")
             if primary is not None and primary.unit not in ("inference", "frame"):
                 comments.append(f"FPS column is {primary.unit}s/s")
-            # the task's own probes (per tower, per person count, tokens...), beside model and pipeline
-            comments += [f"{name} {m.latency.median_ms:.2f} ms" + (f" per {m.unit}" if m.items == 1 else
-                         f" per {m.items:g} {m.unit}s") for name, m in r.measures.items()
-                         if name not in ("model", "pipeline")]  # fmt: skip
+            comments += [
+                f"{name} {m.latency.median_ms:.3g} ms/{m.unit}"
+                for name, m in r.measures.items()
+                if name not in ("model", "pipeline")
+            ]
             if r.stability.unstable:
                 comments.append("UNSTABLE: " + "; ".join(r.stability.reasons))
             if self.parity:
@@ -392,7 +393,9 @@ def render_hf_readme(
     board the card was not measured on."""
     from huggingface_hub import EvalResult, ModelCardData
 
-    random = bool(card.weights and card.weights.random)
+    # a solution has no weights of its own; its accuracy is "random weights" when a part's are
+    random = bool(card.weights and card.weights.random) or (card.accuracy_reason or "").startswith("random weights")
+    solution = card.weights is None and any(c.model for c in card.components.values())
     eval_results = [
         EvalResult(
             task_type=pipeline_tag or card.task,
@@ -429,11 +432,16 @@ def render_hf_readme(
         else (card.parity_reason or "not measured")
     )
     export = " → ".join(card.recipe.get("steps", [])) or "none (the artifact is the published file)"
+    if solution:
+        weights = "none of its own: each model it is made of has its own (below)"
+        export = "none of its own: each model it is made of is exported in its own right (see its card)"
     parts = "".join(
         f"\n- **{role}**: " + ", ".join(f"{k} {v}" for k, v in c.model_dump(exclude_none=True).items())
         for role, c in card.components.items()
     )
     pull = f"zoo pull hf://{repo_id}" if repo_id else f"zoo pull {card.model}"
+    if solution and not repo_id:
+        pull = "\n".join(f"zoo pull {m}" for m in dict.fromkeys(c.model for c in card.components.values() if c.model))
     body = f"""
 # {card.model} ({card.precision}, {card.runtime}) on {card.hardware.name}
 
