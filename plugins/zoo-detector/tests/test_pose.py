@@ -14,6 +14,8 @@ from zoo.errors import CheckpointError, InputError
 from zoo.registry import get_registry
 from zoo.results import Poses
 from zoo_detector import pose
+
+pytest.importorskip("zoo_pose", reason="yolov8n-pose is a model of the pose task, which zoo-pose defines")
 from zoo_detector.decode import make_grid
 from zoo_detector.letterbox import letterbox_geometry
 from zoo_detector.pose_decode import decode_yolov8_pose, unletterbox_points
