@@ -13,8 +13,12 @@ storage (``data/<key>``). zoo reads it itself instead of ``torch.load``:
   modules such as Ultralytics', whose state dict is then read out of the placeholders).
 - Every storage is built from the bytes its record really holds: a file declaring a 1 GiB
   tensor in a 1 MB record is refused before anything is allocated; compressed records (a zip
-  bomb) are refused. Legacy (torch < 1.6), empty, truncated and non-checkpoint files each get
-  their own one-line reason.
+  bomb) are refused. Empty, truncated and non-checkpoint files each get their own one-line reason.
+- torch's legacy (non-zip) format is read the same way: ``torch.save(...,
+  _use_new_zipfile_serialization=False)`` is what mmpose's ``publish_model`` writes, so published
+  mmpose/OpenMMLab checkpoints are legacy files. Four pickles (magic number, protocol, system info,
+  the object) then the storage keys and each storage's bytes; every storage the object declares
+  must fit in the file before it is allocated, and each record must hold exactly what was declared.
 """
 
 from __future__ import annotations
@@ -191,8 +195,6 @@ class RestrictedUnpickler(pickle.Unpickler):
 def _describe_non_zip(path: Path, head: bytes) -> str:
     if not head:
         return "is empty"
-    if head.startswith(_LEGACY_MAGIC[:2]) and _LEGACY_MAGIC[2:] in head[:32]:
-        return "is a torch < 1.6 legacy file, which zoo does not read; re-save it with a recent torch"
     if head[:1] == b"\x80":
         return "is a bare pickle, not a PyTorch zip checkpoint; re-save it with torch.save"
     if head.startswith(b"PK"):
@@ -214,6 +216,8 @@ def read_checkpoint(path: str | Path, *, allow_objects: bool = False) -> Any:
     size = path.stat().st_size
     with open(path, "rb") as fh:
         head = fh.read(64)
+    if _is_legacy(head):
+        return _read_legacy(path, size, allow_objects)
     if not zipfile.is_zipfile(path):
         raise CheckpointError(f"{path}: {_describe_non_zip(path, head)}")
     try:
@@ -282,6 +286,86 @@ def read_checkpoint(path: str | Path, *, allow_objects: bool = False) -> Any:
                 NotImplementedError, zipfile.LargeZipFile) as err:  # fmt: skip
             text = str(err).splitlines()[0] if str(err) else type(err).__name__
             raise CheckpointError(f"{path}: a corrupt PyTorch checkpoint ({type(err).__name__}: {text[:160]})") from None
+
+
+LEGACY_MAGIC_NUMBER = 0x1950A86A20F9469CFC6C
+LEGACY_PROTOCOL = 1001
+
+
+def _is_legacy(head: bytes) -> bool:
+    """torch's legacy format starts with the pickled magic number (protocol 2, LONG1 of 10 bytes)."""
+    return head[:2] == _LEGACY_MAGIC[:2] and _LEGACY_MAGIC[2:] in head[:32]
+
+
+def _read_legacy(path: Path, size: int, allow_objects: bool) -> Any:
+    """A legacy (non-zip) torch checkpoint, read with the restricted unpickler, every storage
+    bounded by the file's size and filled from exactly the bytes its record declares."""
+    import torch
+
+    declared: dict[str, tuple[Any, int, bytearray]] = {}  # key → (dtype, numel, the storage's buffer)
+    total = 0
+
+    def persistent_load(pid: Any) -> Any:
+        nonlocal total
+        if not (isinstance(pid, tuple) and len(pid) == 6 and pid[0] in ("storage", b"storage")):
+            raise pickle.UnpicklingError(f"unexpected persistent id {str(pid)[:60]}")
+        _, storage_type, key, _location, numel, view = pid
+        if view is not None:
+            raise pickle.UnpicklingError("storage views (torch < 1.0 files) are not read")
+        key = key.decode("ascii") if isinstance(key, bytes) else str(key)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            dtype = getattr(storage_type, "dtype", None)
+        if not isinstance(dtype, torch.dtype) or not isinstance(numel, int) or numel < 0:
+            raise pickle.UnpicklingError("a storage of unknown type")
+        if key not in declared:
+            nbytes = numel * torch.empty((), dtype=dtype).element_size()
+            total += nbytes
+            if total > size:  # before allocating: the file cannot hold what it declares
+                raise _Bounds(key, nbytes, size)
+            declared[key] = (dtype, numel, bytearray(nbytes))
+        dtype_, numel_, data = declared[key]
+        if (dtype_, numel_) != (dtype, numel):
+            raise pickle.UnpicklingError(f"storage {key!r} declared twice with different types or sizes")
+        untyped = torch.frombuffer(data, dtype=torch.uint8).untyped_storage() if data else torch.UntypedStorage(0)
+        return torch.storage.TypedStorage(wrap_storage=untyped, dtype=dtype, _internal=True)
+
+    def plain(fh: Any) -> Any:
+        return RestrictedUnpickler(fh, allow_objects=False).load()
+
+    try:
+        with open(path, "rb") as fh:
+            if plain(fh) != LEGACY_MAGIC_NUMBER or plain(fh) != LEGACY_PROTOCOL:
+                raise CheckpointError(f"{path}: a legacy torch file of an unknown protocol; re-save it with torch.save")
+            info = plain(fh)
+            if not isinstance(info, dict) or info.get("little_endian") is not True:
+                raise CheckpointError(f"{path}: a big-endian legacy torch file; re-save it on a little-endian machine")
+            obj = RestrictedUnpickler(fh, allow_objects=allow_objects, persistent_load=persistent_load).load()
+            keys = plain(fh)
+            if not isinstance(keys, list) or sorted(map(str, keys)) != sorted(declared):
+                raise pickle.UnpicklingError("the storage list does not match the storages the object uses")
+            for key in keys:
+                dtype, numel, data = declared[str(key)]
+                head = fh.read(8)
+                if len(head) != 8 or int.from_bytes(head, "little", signed=True) != numel:
+                    raise _Bounds(str(key), numel, int.from_bytes(head, "little", signed=True) if len(head) == 8 else 0)
+                if fh.readinto(memoryview(data)) != len(data):
+                    raise EOFError(f"storage {key!r} is cut short")
+            return obj
+    except _Refused as err:
+        raise CheckpointError(
+            f"{path}: refused to unpickle: the file names the class {err} (only plain tensor checkpoints are "
+            "read, never code); re-save it as a state_dict"
+        ) from None
+    except _Bounds as err:
+        raise CheckpointError(
+            f"{path}: tensor storage {err.key!r} declares {err.want} elements or bytes the file does not hold "
+            f"({err.have}); the file is corrupt or crafted"
+        ) from None
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, KeyError, IndexError, AttributeError,
+            RuntimeError, OverflowError, MemoryError, UnicodeDecodeError) as err:  # fmt: skip
+        text = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise CheckpointError(f"{path}: a corrupt legacy PyTorch checkpoint ({type(err).__name__}: {text[:160]})") from None
 
 
 class _Bounds(Exception):

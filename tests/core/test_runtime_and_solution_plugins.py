@@ -203,3 +203,64 @@ def test_an_unknown_runtime_is_one_line(toy_plugin: Path) -> None:
     res = CliRunner().invoke(cli, ["bench", "toy-net", "--runtime", "tpu"])
     assert res.exit_code == 2 and "unknown runtime tpu" in res.stderr and "numpy" in res.stderr
     assert len(res.stderr.strip().splitlines()) == 1
+
+
+def test_a_solution_part_with_an_unfilled_role_is_fed_by_the_solution(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A detector + top-down pose solution: its pose part needs a detector (no default) that the
+    solution itself feeds, so the part loads with that role empty instead of refusing."""
+    from zoo.flows import run
+    from zoo.specs import ModelSpec, RoleSpec, TensorSpec, default_recipes
+
+    one = {"inputs": (TensorSpec(name="in0", shape=(1, 3, 8, 8)),), "outputs": (TensorSpec(name="out0", shape=(1, 2)),),
+           "recipes": default_recipes()}
+    specs = {
+        "det": ModelSpec(id="det", task="detector", **one),
+        "crop-pose": ModelSpec(id="crop-pose", task="pose", roles={"detector": RoleSpec(task="detector")}, **one),
+        "pair": ModelSpec(id="pair", task="pose", roles={"detector": RoleSpec(task="detector", default="det"),
+                                                         "pose": RoleSpec(task="pose", default="crop-pose")}),
+    }
+
+    class Reg:
+        tasks = {"detector": None, "pose": None}
+
+        def get(self, name: str) -> ModelSpec:
+            return specs[name]
+
+        def list(self, task: str) -> list[ModelSpec]:
+            return [s for s in specs.values() if s.task == task]
+
+    calls: dict[str, bool] = {}
+
+    def fake_load(name: str, *args: object, require_roles: bool = True, **kwargs: object) -> object:
+        calls[name] = require_roles
+        return run.Predictor(specs[name], None, {})  # type: ignore[arg-type]
+
+    monkeypatch.setattr(run, "load", fake_load)
+    parts = run._load_parts(specs["pair"], {}, "fp32", None, 1, "random", False, Reg(), None, {})  # type: ignore[arg-type]
+    assert set(parts) == {"detector", "pose"} and calls == {"det": False, "crop-pose": False}
+    # the model itself, loaded on its own, still asks for its detector
+    with pytest.raises(Exception, match="crop-pose needs a detector.*--detector MODEL"):
+        run._load_parts(specs["crop-pose"], {}, "fp32", None, 1, "random", False, Reg(), None, {})  # type: ignore[arg-type]
+
+
+def test_a_model_without_published_weights_runs_from_the_users_own_export(toy_plugin: Path, tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """``zoo export NAME --weights PATH`` once; then NAME runs (and fills a role) without --weights.
+    Exports from two different checkpoints are one line, never a silent pick."""
+    torch = pytest.importorskip("torch")
+    monkeypatch.setenv("ZOO_CACHE", str(tmp_path / "cache"))
+    image = Path(__file__).resolve().parents[2] / "zoo" / "data" / "images" / "chelsea.jpg"
+    res = CliRunner().invoke(cli, ["run", "toy-net", str(image)])
+    assert res.exit_code != 0 and "no published weights" in res.stderr
+    first = tmp_path / "first.pt"
+    torch.save({"w": torch.zeros(1)}, first)
+    _ok("export", "toy-net", "--weights", str(first), "--json")
+    ran = json.loads(_ok("run", "toy-net", str(image), "--json"))
+    assert ran["weights"] == str(first.resolve())
+    assert json.loads(_ok("run", "toy-ensemble", str(image), "--json"))["top"]  # its parts find it too
+    second = tmp_path / "second.pt"
+    torch.save({"w": torch.ones(1)}, second)
+    _ok("export", "toy-net", "--weights", str(second), "--json")
+    res = CliRunner().invoke(cli, ["run", "toy-net", str(image)])
+    lines = [line for line in res.stderr.splitlines() if line.strip()]
+    assert res.exit_code != 0 and len(lines) == 1 and "2 different checkpoints" in lines[0]

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from zoo.card import BenchResult, Hardware, Latency, Metric, ModelCard, Stability, load_cards
+from zoo.card import BenchResult, Hardware, Latency, Measure, Metric, ModelCard, Stability, load_cards
 from zoo.specs import ModelSpec, PostSpec, PreSpec, TensorSpec
 
 
@@ -67,7 +67,6 @@ def test_card_round_trip_and_rows(tmp_path: Path) -> None:
 
 
 def test_rows_name_the_task_probes_beside_model_and_pipeline() -> None:
-    from zoo.card import Measure
 
     card = _card()
     lat = card.results[0].latency

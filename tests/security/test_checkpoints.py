@@ -49,12 +49,13 @@ def test_each_broken_file_is_named_for_what_it_is(tmp_path: Path) -> None:
     good = tmp_path / "good.pth"
     torch.save({"w": torch.zeros(64)}, good)
     legacy = tmp_path / "legacy.pth"
-    torch.save({"w": torch.zeros(2)}, legacy, _use_new_zipfile_serialization=False)
+    torch.save({"w": torch.zeros(64)}, legacy, _use_new_zipfile_serialization=False)
     cases = {
         "empty": (b"", "is empty"),
         "text": (b"# not weights\n", "text file"),
         "truncated": (good.read_bytes()[:400], "damaged zip"),
-        "legacy": (legacy.read_bytes(), "torch < 1.6 legacy"),
+        "legacy-truncated": (legacy.read_bytes()[:-8], "corrupt legacy PyTorch checkpoint"),
+        "legacy-cut-in-pickle": (legacy.read_bytes()[:120], "corrupt legacy PyTorch checkpoint"),
     }
     for name, (data, message) in cases.items():
         path = tmp_path / name
@@ -129,3 +130,85 @@ def test_a_compressed_record_is_refused(tmp_path: Path) -> None:
 def test_a_well_formed_crafted_file_still_loads_as_data(tmp_path: Path) -> None:
     path = _crafted(tmp_path / "ok.pth", declared=4, record=b"\0" * 16)
     assert torch.equal(load_state_dict(path)["w"], torch.zeros(4))
+
+
+# -- torch's legacy (non-zip) format: what mmpose's publish_model writes -------------------------
+def _mmpose_layout(path: Path, legacy: bool) -> dict:  # type: ignore[type-arg]
+    import numpy as np
+
+    state = OrderedDict(w=torch.arange(6.0).reshape(2, 3), half=torch.ones(3, dtype=torch.float16),
+                        steps=torch.tensor(7), view=torch.arange(10.0)[2:5])
+    meta = {"config": "model = dict(type='TopdownPoseEstimator')", "seed": 0,
+            "dataset_meta": {"sigmas": np.array([0.026, 0.025, 0.025], np.float32),
+                             "keypoint_colors": np.array([[51, 153, 255]], np.uint8),
+                             "num_keypoints": np.int64(17), "ratio": np.float64(0.5), "flip_indices": [0, 2, 1]}}
+    torch.save({"meta": meta, "state_dict": state}, path, _use_new_zipfile_serialization=not legacy)
+    return {"meta": meta, "state_dict": state}
+
+
+@pytest.mark.parametrize("legacy", [True, False])
+def test_an_mmpose_published_checkpoint_reads_with_its_numpy_meta(tmp_path: Path, legacy: bool) -> None:
+    import numpy as np
+
+    path = tmp_path / "rtmpose.pth"
+    saved = _mmpose_layout(path, legacy)
+    got = read_checkpoint(path)
+    for k, v in saved["state_dict"].items():
+        assert got["state_dict"][k].dtype == v.dtype and torch.equal(got["state_dict"][k], v)
+    meta = got["meta"]["dataset_meta"]
+    assert isinstance(meta["sigmas"], np.ndarray) and meta["sigmas"].dtype == np.float32
+    np.testing.assert_array_equal(meta["sigmas"], saved["meta"]["dataset_meta"]["sigmas"])
+    np.testing.assert_array_equal(meta["keypoint_colors"], [[51, 153, 255]])
+    assert meta["num_keypoints"] == 17 and meta["ratio"] == 0.5 and got["meta"]["seed"] == 0
+    assert set(load_state_dict(path, key="state_dict")) == set(saved["state_dict"])
+
+
+def _legacy_file(path: Path, obj: object, numel: int, record: bytes) -> None:
+    """A legacy-format file by hand: the object pickle's one storage declares ``numel`` floats;
+    ``record`` is what follows the key list (int64 count + bytes in a real file)."""
+
+    class Saver(pickle.Pickler):
+        def persistent_id(self, o: object) -> object:
+            return ("storage", torch.FloatStorage, "0", "cpu", numel, None) if o is STORAGE else None
+
+    buf = io.BytesIO()
+    for head in (0x1950A86A20F9469CFC6C, 1001, {"protocol_version": 1001, "little_endian": True}):
+        pickle.dump(head, buf, protocol=2)
+    Saver(buf, protocol=2).dump(obj)
+    pickle.dump(["0"], buf, protocol=2)
+    path.write_bytes(buf.getvalue() + record)
+
+
+STORAGE = object()
+
+
+def test_a_legacy_file_declaring_more_than_it_holds_is_refused_before_allocating(tmp_path: Path) -> None:
+    path = tmp_path / "huge.pth"
+    rebuild = torch._utils._rebuild_tensor_v2
+
+    class Tensor:
+        def __reduce__(self):  # type: ignore[no-untyped-def]
+            return (rebuild, (STORAGE, 0, (4,), (1,), False, OrderedDict()))
+
+    _legacy_file(path, {"w": Tensor()}, 1 << 40, (1 << 40).to_bytes(8, "little") + bytes(16))
+    with pytest.raises(CheckpointError, match="does not hold"):
+        read_checkpoint(path)
+    ok = tmp_path / "ok.pth"
+    _legacy_file(ok, {"w": Tensor()}, 4, (4).to_bytes(8, "little") + bytes(16))
+    assert torch.equal(read_checkpoint(ok)["w"], torch.zeros(4))
+    lying = tmp_path / "lying.pth"  # the record's count disagrees with the declaration
+    _legacy_file(lying, {"w": Tensor()}, 4, (3).to_bytes(8, "little") + bytes(16))
+    with pytest.raises(CheckpointError, match="does not hold"):
+        read_checkpoint(lying)
+
+
+def test_a_legacy_file_naming_code_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "evil.pth"
+
+    class Evil:
+        def __reduce__(self):  # type: ignore[no-untyped-def]
+            return (subprocess.call, (["true"],))
+
+    torch.save({"x": Evil()}, path, _use_new_zipfile_serialization=False)
+    with pytest.raises(CheckpointError, match="names the class subprocess.call"):
+        read_checkpoint(path)

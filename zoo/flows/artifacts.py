@@ -239,7 +239,12 @@ def find_export(
     registry: Registry | None = None,
 ) -> ExportResult | None:
     """An export of ``spec`` for runtime/precision from these weights already in the cache — made
-    here, or pulled from the Hub (``zoo pull hf://...``) — found without torch or a download."""
+    here, or pulled from the Hub (``zoo pull hf://...``) — found without torch or a download.
+
+    A model with no published weights (``weights`` None, none in the registry) runs from the
+    export the user made from their own checkpoint (``zoo export NAME --weights PATH``): that is
+    how such a model fills a role (``--detector yolov8n``); exports from several different
+    checkpoints are one line naming them, never a silent pick."""
     root = cache_dir() / "artifacts" / spec.id
     if not root.is_dir():
         return None
@@ -251,6 +256,8 @@ def find_export(
 
         steps, options = planned(found[1], precision, want_method)
         plan = (list(steps), json.loads(json.dumps(options)))
+    users_own = weights is None and spec.weights is None
+    own: list[tuple[Path, ExportManifest]] = []
     for folder in sorted(root.iterdir()):
         if folder.name.startswith(".") or not (folder / MANIFEST).is_file():
             continue
@@ -264,9 +271,19 @@ def find_export(
             continue
         if plan is not None and manifest.recipe and (manifest.recipe_steps, manifest.recipe_options) != plan:
             continue  # made by another version of the recipe (other int8 options...): not this export
-        if weights_match(spec, weights, manifest.weights):
+        if users_own:
+            if not manifest.weights.random:
+                own.append((folder, manifest))
+        elif weights_match(spec, weights, manifest.weights):
             return open_export(folder, spec, runtime, precision, registry)
-    return None
+    checkpoints = {m.weights.sha256 or m.weights.source for _, m in own}
+    if len(checkpoints) > 1:
+        raise InputError(
+            f"{spec.id} has no published weights and {root} holds {runtime} {precision} exports of it from "
+            f"{len(checkpoints)} different checkpoints ({', '.join(sorted(m.weights.source for _, m in own))}); "
+            f"pass --weights PATH to choose, or delete the exports you no longer want"
+        )
+    return open_export(own[0][0], spec, runtime, precision, registry) if own else None
 
 
 def materialize_artifact(

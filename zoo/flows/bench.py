@@ -130,6 +130,9 @@ def bench(
         runtimes, precisions = [exp.manifest.runtime], [exp.manifest.precision]
     runtimes = list(runtimes or [default_runtime(spec, reg, roles)])
     check_request(spec, precisions, runtimes, threads, reg)
+    from zoo.flows.run import check_roles
+
+    check_roles(spec, roles or {}, False, reg)  # a wrong --ROLE fails before any export
     cards = []
     for runtime in runtimes:
         for precision in precisions:

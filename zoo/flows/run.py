@@ -50,6 +50,7 @@ def load(
     if threads < 1:
         raise InputError(f"--threads must be a positive integer, got {threads}")
     exports = dict(exports or {})
+    check_roles(spec, roles or {}, require_roles, reg)  # a missing or wrong --ROLE fails before any export
     sessions: dict[str, Any] = {}
     exp: ExportResult | None = None
     if not spec.is_solution:
@@ -75,6 +76,26 @@ def load(
     return predictor
 
 
+def check_roles(spec: ModelSpec, given: Mapping[str, str | Predictor], require_roles: bool, reg: Registry) -> None:
+    """Every given role exists and names a model of the role's task; every required role is filled."""
+    unknown = [r for r in given if r not in spec.roles]
+    if unknown:
+        takes = ", ".join(f"--{r.replace('_', '-')}" for r in spec.roles) or "none"
+        raise InputError(f"{spec.id} has no {unknown[0]!r} role (it takes: {takes})")
+    for role, need in spec.roles.items():
+        choice = given.get(role) or need.default
+        if choice is None and require_roles:
+            examples = ", ".join(s.id for s in reg.list(need.task)[:3]) if need.task in reg.tasks else need.task
+            raise InputError(
+                f"{spec.id} needs a {need.task} to find what it runs on: pass --{role.replace('_', '-')} MODEL "
+                f"(e.g. {examples})"
+            )
+        if isinstance(choice, str):
+            part = reg.get(choice)
+            if part.task != need.task:
+                raise InputError(f"--{role.replace('_', '-')} {part.id}: a {part.task} model, not a {need.task}")
+
+
 def _load_parts(
     spec: ModelSpec,
     given: Mapping[str, str | Predictor],
@@ -88,33 +109,25 @@ def _load_parts(
     exports: Mapping[str, str | Path],
     require_roles: bool = True,
 ) -> dict[str, Predictor]:
-    unknown = [r for r in given if r not in spec.roles]
-    if unknown:
-        takes = ", ".join(f"--{r.replace('_', '-')}" for r in spec.roles) or "none"
-        raise InputError(f"{spec.id} has no {unknown[0]!r} role (it takes: {takes})")
+    check_roles(spec, given, require_roles, reg)
     parts: dict[str, Predictor] = {}
     try:
         for role, need in spec.roles.items():
             choice = given.get(role) or need.default
-            if choice is None and not require_roles:
-                continue
             if choice is None:
-                examples = ", ".join(s.id for s in reg.list(need.task)[:3]) if need.task in reg.tasks else need.task
-                raise InputError(
-                    f"{spec.id} needs a {need.task} to find what it runs on: pass --{role.replace('_', '-')} MODEL "
-                    f"(e.g. {examples})"
-                )
+                continue  # left empty (check_roles refused it where it was required)
             if isinstance(choice, Predictor):
                 parts[role] = choice
                 continue
             part = reg.get(choice)
-            if part.task != need.task:
-                raise InputError(f"--{role.replace('_', '-')} {part.id}: a {part.task} model, not a {need.task}")
             part_precision = precision if precision in part.precisions(runtime or part.runtime) else None
             # A part keeps the solution's weights choice only for random runs (a checkpoint is one model's).
             part_weights = weights if weights == "random" else None
+            # A part's own roles without a default stay empty: the model composing it feeds it (a
+            # detector + pose solution hands its top-down pose part the person boxes).
             parts[role] = load(part.id, part_precision, runtime if part_precision else None, threads, part_weights,
-                               offline=offline, registry=reg, progress=progress, exports=exports)  # fmt: skip
+                               offline=offline, registry=reg, progress=progress, exports=exports,
+                               require_roles=False)  # fmt: skip
     except BaseException:
         for p in parts.values():
             p.close()

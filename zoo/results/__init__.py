@@ -17,6 +17,7 @@ from zoo.results.base import Result
 _WHERE = {
     "Classification": "zoo.results.classification",
     "Detections": "zoo.results.detection",
+    "Poses": "zoo.results.pose",
     "Tracks": "zoo.results.tracks",
 }
 

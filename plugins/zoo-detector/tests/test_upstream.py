@@ -117,3 +117,43 @@ def test_fcos_equals_torchvision(tmp_path: Path) -> None:
         raw = model(torch.from_numpy(x)).numpy()
     np.testing.assert_allclose(raw, ref["raw"], atol=1e-3, rtol=1e-3)
     _compare_detections("fcos", raw[0], ref, (320, 320), int(ref["max_det"]))
+
+
+@pytest.mark.slow
+def test_yolov8n_pose_equals_ultralytics(tmp_path: Path) -> None:
+    from zoo_detector import pose
+    from zoo_detector.pose_decode import decode_yolov8_pose
+
+    canvas, _ = letterbox(sample_images(1)[0], (320, 320))
+    x = np.ascontiguousarray(canvas.transpose(2, 0, 1)[None], dtype=np.float32) / 255
+    ref = _reference("yolov8n-pose", x, tmp_path)
+    assert int(ref["params"]) == 3_295_470 and tuple(ref["kpt_shape"]) == (17, 3)
+    spec = pose.yolov8n_pose_spec()
+    model = plugin.build_model(spec=spec, weights=str(tmp_path / "checkpoint.pt"))
+    with torch.no_grad():
+        raw = model(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(raw, ref["raw"], atol=1e-4, rtol=1e-4)
+    # 1. our numpy decode reproduces Ultralytics' decoded candidates: boxes, scores, 17 × (x, y, visibility)
+    conf = float(ref["conf"])
+    cand = decode_yolov8_pose(raw[0], (320, 320), spec.post.params, conf)
+    y = ref["decoded"][0]
+    sel = np.flatnonzero(y[4] > conf)
+    assert abs(len(cand.scores) - len(sel)) <= 1
+    xywh = y[:4, sel].T
+    theirs_boxes = np.concatenate((xywh[:, :2] - xywh[:, 2:] / 2, xywh[:, :2] + xywh[:, 2:] / 2), 1)
+    theirs_kpts = y[5:, sel].T.reshape(-1, 17, 3)
+    gap = np.abs(theirs_boxes[:, None] - cand.boxes[None]).max(2)
+    best = gap.argmin(1)
+    matched = gap[np.arange(len(sel)), best] < 0.05
+    assert matched.mean() >= 0.99
+    np.testing.assert_allclose(cand.scores[best[matched]], y[4, sel][matched], atol=1e-5)
+    np.testing.assert_allclose(cand.keypoints[best[matched]], theirs_kpts[matched, :, :2], atol=1e-3)
+    np.testing.assert_allclose(cand.keypoint_scores[best[matched]], theirs_kpts[matched, :, 2], atol=1e-5)
+    # 2. our NMS on Ultralytics' candidates keeps the people Ultralytics' NMS keeps, keypoints with them
+    rows = np.concatenate((theirs_boxes, y[4, sel][:, None], np.zeros((len(sel), 1)), y[5:, sel].T), 1)
+    keep = nms(rows[:, :4], rows[:, 4], float(ref["iou"]), None, 300)
+    assert len(ref["det"]) >= 20 and len(sel) >= 200
+    _assert_same_set(rows[keep, :6], ref["det"][:, :6], exact_count=True)
+    order = np.lexsort((rows[keep, 0], -rows[keep, 4]))
+    theirs = ref["det"][np.lexsort((ref["det"][:, 0], -ref["det"][:, 4]))]
+    np.testing.assert_allclose(rows[keep][order, 6:], theirs[:, 6:], atol=1e-4)

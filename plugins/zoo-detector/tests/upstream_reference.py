@@ -1,7 +1,7 @@
 """Run the upstream implementations on an input and save what they compute (used by test_upstream.py).
 
 Runs under a Python where ultralytics and torchvision import (not beside torch 2.13; FACTS.md):
-    python upstream_reference.py {yolov8n|fcos} INPUT.npy OUT_DIR
+    python upstream_reference.py {yolov8n|yolov8n-pose|fcos} INPUT.npy OUT_DIR
 Writes OUT_DIR/checkpoint.pt in the upstream's own format (Ultralytics: YOLO.save, a pickle of the
 whole model; torchvision: a state dict) and OUT_DIR/reference.npz with the raw head, the threshold
 used and the upstream's final detections (x1, y1, x2, y2, score, class) in input pixels.
@@ -52,6 +52,28 @@ def yolov8n(x: torch.Tensor, out: Path) -> None:
              params=sum(p.numel() for p in model.parameters()))
 
 
+def yolov8n_pose(x: torch.Tensor, out: Path) -> None:
+    from ultralytics import YOLO
+
+    try:
+        from ultralytics.utils.nms import non_max_suppression
+    except ImportError:  # ultralytics < 8.3.x
+        from ultralytics.utils.ops import non_max_suppression
+
+    yolo = YOLO("yolov8n-pose.yaml")
+    randomize(yolo.model)
+    yolo.save(str(out / "checkpoint.pt"))
+    model = YOLO(str(out / "checkpoint.pt")).model.float().eval()
+    with torch.no_grad():
+        y, preds = model(x)
+    raw = torch.cat((preds["boxes"], preds["scores"], preds["kpts"]), 1)
+    conf = float(y[0, 4].sort(descending=True).values[300])  # ~300 candidates into NMS
+    # as PosePredictor.postprocess: one class, the 51 keypoint values carried along each box
+    det = non_max_suppression(y, conf, 0.7, max_det=300, nc=1, max_time_img=100.0)[0]
+    np.savez(out / "reference.npz", raw=raw.numpy(), decoded=y.numpy(), conf=conf, iou=0.7, det=det.numpy(),
+             params=sum(p.numel() for p in model.parameters()), kpt_shape=np.array(model.kpt_shape))
+
+
 def fcos(x: torch.Tensor, out: Path) -> None:
     from torchvision.models import resnet50
     from torchvision.models.detection import FCOS
@@ -89,4 +111,4 @@ def fcos(x: torch.Tensor, out: Path) -> None:
 
 if __name__ == "__main__":
     which, src, dst = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])
-    {"yolov8n": yolov8n, "fcos": fcos}[which](torch.from_numpy(np.load(src)), dst)
+    {"yolov8n": yolov8n, "yolov8n-pose": yolov8n_pose, "fcos": fcos}[which](torch.from_numpy(np.load(src)), dst)

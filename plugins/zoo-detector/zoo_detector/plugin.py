@@ -10,7 +10,7 @@ from zoo.eval.coco import BoxEvaluator
 from zoo.results import Detections
 from zoo.specs import ExportRecipe, ModelSpec, PostSpec, PreSpec, TensorSpec, default_recipes
 from zoo.tasks import HubInfo, TaskDef, TaskOption, in_unit_interval, positive
-from zoo_detector import processing, result
+from zoo_detector import pose, processing, result
 
 YOLO_SIZE = (640, 640)
 FCOS_SIZE = (640, 640)
@@ -145,6 +145,7 @@ def register_models(register: Callable[[ModelSpec], None]) -> None:
     register(_yolov8n())
     register(_yolox_s())
     register(_fcos())
+    register(pose.yolov8n_pose_spec())  # the pose task's (zoo-pose); dropped without it
 
 
 def _build_yolov8n(weights: str | None) -> Any:
@@ -192,6 +193,7 @@ _BUILDERS: dict[str, Callable[[str | None], Any]] = {
     "yolov8n": _build_yolov8n,
     "yolox-s": _build_yolox_s,
     "fcos": _build_fcos,
+    "yolov8n-pose": pose.build_yolov8n_pose,
 }
 
 
@@ -208,3 +210,9 @@ def build_model(spec: ModelSpec, weights: str | None) -> Any:
         if spec.id == "yolox-s":
             _random_yolox_input_scale(model)
     return model.eval()
+
+
+@hookimpl
+def build_predictor(spec: ModelSpec, task: TaskDef, sessions: Any, parts: Any) -> Any:
+    """yolov8n-pose decodes its own head (bottom-up); the detector specs use the task's predictor."""
+    return pose.build_predictor(spec, task, sessions, parts)

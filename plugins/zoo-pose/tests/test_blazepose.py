@@ -87,7 +87,7 @@ def test_a_broken_flatbuffer_is_refused_in_one_line() -> None:
     from zoo_pose.nets.tflite_graph import TFLiteGraph
 
     with pytest.raises(CheckpointError, match="not a readable TFLite model") as err:
-        TFLiteGraph(b"\x1c\x00\x00\x00TFL3" + b"\xff" * 64, source="x.tflite")
+        TFLiteGraph.from_tflite(b"\x1c\x00\x00\x00TFL3" + b"\xff" * 64, source="x.tflite")
     assert "\n" not in str(err.value)
 
 
@@ -154,3 +154,32 @@ def test_real_weights_export_to_ncnn(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert m.params == 1_242_060  # the landmark path only: the segmentation head is not built
     assert m.parity is not None and m.parity.min_cosine > 0.99999
     assert m.parity.agreement["max_keypoint_error_px"] < 0.05 and m.parity.agreement["mean_oks"] > 0.9999
+
+
+def test_the_stored_structure_is_the_real_models(tmp_path: Path) -> None:
+    """The random-weights build's description (zoo_pose/data) is what the real file parses to."""
+    pytest.importorskip("torch")
+    from zoo_pose.nets.tflite_graph import GraphDesc, parse_tflite
+
+    desc, weights = parse_tflite(load_tflite_bytes(_real_tgz(), MEMBER), "real", (0, 1))
+    assert desc == GraphDesc.from_json(blazepose.graph_description())
+    assert set(weights) == set(desc.convs)
+
+
+def test_random_weights_build_the_same_graph_deterministically() -> None:
+    torch = pytest.importorskip("torch")
+    from zoo.registry import seed_everything
+    from zoo_pose import plugin
+
+    seed_everything(0)
+    a = plugin.build_model(plugin._blazepose_lite(), None)
+    seed_everything(0)
+    b = plugin.build_model(plugin._blazepose_lite(), None)
+    assert sum(p.numel() for p in a.parameters()) == 1_242_060
+    for (ka, va), (kb, vb) in zip(a.state_dict().items(), b.state_dict().items(), strict=True):
+        assert ka == kb and torch.equal(va, vb)
+    x = torch.from_numpy(_crops()[:2])
+    with torch.no_grad():
+        landmarks, presence = a(x)
+    assert landmarks.shape == (2, 195) and presence.shape == (2, 1) and torch.isfinite(landmarks).all()
+    assert float((landmarks[0] - landmarks[1]).abs().mean()) > 1e-2 * float(landmarks.abs().mean())

@@ -11,10 +11,10 @@ import pytest
 
 from zoo.errors import InputError
 from zoo.images import load_image
+from zoo.results import Poses
 from zoo_pose import topdown
 from zoo_pose.coco_keypoints import evaluate_keypoints, load_keypoint_dataset, oks_nms
 from zoo_pose.processing import estimate_poses
-from zoo_pose.result import Poses
 from zoo_pose.simcc import encode_simcc_targets
 from zoo_pose.synthetic import make_keypoint_dataset
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from zoo.results import Poses
 from zoo_pose import metrics
 from zoo_pose.keypoints import COCO_KEYPOINTS, COCO_SKELETON, limb_side
-from zoo_pose.result import Poses
 
 
 def _people(rng: np.random.Generator, n: int, shape: tuple[int, int] = (480, 640)) -> Poses:

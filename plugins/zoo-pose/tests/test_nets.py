@@ -118,7 +118,7 @@ def test_checkpoint_errors_are_one_line(tmp_path: Path) -> None:
     assert "\n" not in str(err.value)
     junk = tmp_path / "junk.pth"
     junk.write_bytes(b"\x80\x02garbage that is no pickle")
-    with pytest.raises(CheckpointError, match="not a readable PyTorch checkpoint|expected an mmpose checkpoint"):
+    with pytest.raises(CheckpointError, match="bare pickle|expected an mmpose checkpoint"):
         load_mmpose_checkpoint(junk)
     with pytest.raises(InputError, match="no such checkpoint"):
         load_mmpose_checkpoint(tmp_path / "missing.pth")

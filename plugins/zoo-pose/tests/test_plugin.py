@@ -13,11 +13,10 @@ import pytest
 from zoo.errors import InputError
 from zoo.images import load_image, sample_images
 from zoo.registry import get_registry
-from zoo.results import Detections
+from zoo.results import Detections, Poses
 from zoo_pose import topdown
 from zoo_pose.coco_keypoints import KeypointEvaluator
 from zoo_pose.processing import PersonBoxes
-from zoo_pose.result import Poses
 from zoo_pose.simcc import encode_simcc_targets
 from zoo_pose.synthetic import make_keypoint_dataset
 
@@ -53,6 +52,8 @@ class FakeDetector:
     def __init__(self) -> None:
         self.calls = 0
         self.options: dict[str, Any] = {}
+        self.sessions: dict[str, Any] = {}
+        self.parts: dict[str, Any] = {}
 
     def __call__(self, item: Any, **options: Any) -> Detections:
         self.calls += 1
@@ -137,7 +138,7 @@ def test_evaluator_scores_known_joints_near_ap_one(tmp_path: Path) -> None:
                                  results_file=tmp_path / "results.json", progress=None)
     assert not session.answers  # one call per annotated person
     ap = {m.name: m.value for m in outcome.metrics}
-    assert ap["keypoint AP"] > 0.97 and outcome.facts["boxes"] == "ground truth"
+    assert ap["keypoint AP (GT boxes)"] > 0.97 and outcome.facts["boxes"].startswith("ground-truth boxes")
     assert (tmp_path / "results.json").is_file()
     assert load_image(ds.images[0].path).shape[:2] == (ds.images[0].height, ds.images[0].width)
 
@@ -161,3 +162,58 @@ def test_bench_probes_time_one_crop_and_frames_with_1_and_5_people() -> None:
         before = len(session.inputs)
         probes[name].fn()
         assert len(session.inputs) - before == calls, name
+
+
+def test_evaluator_with_the_detectors_boxes_says_which_detector(tmp_path: Path) -> None:
+    pytest.importorskip("faster_coco_eval")
+    make_keypoint_dataset(tmp_path, n_images=3, seed=3)
+    evaluator = KeypointEvaluator()
+    dataset = evaluator.load(tmp_path, limit=None, name=None)
+    detector = FakeDetector()
+    detector.spec = get_registry().get("yolov8n")  # type: ignore[attr-defined]
+    outcome = evaluator.evaluate(dataset, _predictor(QueueSession(), {"detector": detector}),
+                                 options={"boxes": "detector"}, results_file=None, progress=None)
+    assert detector.calls == 3 and outcome.facts["boxes"].startswith("detector yolov8n")
+    assert {m.name for m in outcome.metrics} == {"keypoint AP (yolov8n boxes)", "keypoint AP50 (yolov8n boxes)",
+                                                 "keypoint AR (yolov8n boxes)"}
+    with pytest.raises(InputError, match="pass --detector MODEL"):
+        evaluator.evaluate(dataset, _predictor(QueueSession()), options={"boxes": "detector"}, results_file=None,
+                           progress=None)
+
+
+def test_bench_probes_with_a_detector_run_it_on_each_frame() -> None:
+    from zoo_pose.plugin import bench_probes
+
+    session, detector = QueueSession(), FakeDetector()
+    predictor = _predictor(session, {"detector": detector})  # type: ignore[dict-item]
+    probes = {p.name: p for p in bench_probes(predictor, sample_images(1)[0])}
+    assert "detector" in probes["people:5"].description and "5 person crops" in probes["people:5"].description
+    for name, crops in (("model", 1), ("people:1", 1), ("people:5", 5)):
+        before, calls = len(session.inputs), detector.calls
+        probes[name].fn()
+        assert len(session.inputs) - before == crops, name
+        assert detector.calls - calls == (0 if name == "model" else 1), name
+
+
+def _solution(pose_session: QueueSession, detector: FakeDetector, pose_model: str = "rtmpose-s") -> Any:
+    reg = get_registry()
+    pose = reg.task("pose").build_predictor(reg.get("rtmpose-s"), {"model": pose_session})
+    if pose_model != "rtmpose-s":
+        pose.spec = reg.get(pose_model)
+    return reg.build_predictor(reg.get("rtmpose-s-person"), {}, {"detector": detector, "pose": pose})
+
+
+def test_detector_pose_solution_crops_the_detectors_people() -> None:
+    reg = get_registry()
+    spec = reg.get("rtmpose-s-person")
+    assert spec.is_solution and spec.roles["detector"].default == "yolov8n" and spec.roles["pose"].default == "rtmpose-s"
+    session, detector = QueueSession(), FakeDetector()
+    solution = _solution(session, detector)
+    poses = solution(sample_images(1)[0])
+    assert detector.calls == 1 and len(session.inputs) == 1 and len(poses) == 1
+    np.testing.assert_array_equal(poses.boxes, [[10, 10, 100, 200]])
+    assert len(solution(sample_images(1)[0], person_conf=0.1)) == 2 and {"detector", "pose"} <= set(solution.times)
+    given = solution(PersonBoxes(sample_images(1)[0], np.zeros((0, 4), np.float32)))
+    assert len(given) == 0 and detector.calls == 2  # nobody given: an empty result, no detector call
+    with pytest.raises(InputError, match="bottom-up"):
+        _solution(QueueSession(), FakeDetector(), "yolov8n-pose")(sample_images(1)[0])

@@ -16,9 +16,9 @@ from typing import Any
 import numpy as np
 
 from zoo.errors import InputError
+from zoo.results import Poses
 from zoo_pose.keypoints import COCO_KEYPOINTS
 from zoo_pose.processing import TopDownConfig, crops_for, whole_image_box
-from zoo_pose.result import Poses
 from zoo_pose.topdown import crop_to_image
 
 LANDMARKS: tuple[str, ...] = (
@@ -39,6 +39,17 @@ CONFIG = TopDownConfig(input_size=(256, 256), split_ratio=1.0, mean=(0.0, 0.0, 0
 
 LANDMARK_MEMBER = "package/pose_landmark_lite.tflite"
 """The lite landmark model inside the ``@mediapipe/pose`` npm tarball."""
+
+GRAPH_FILE = "blazepose_lite.graph.json"
+"""The landmark graph's structure (no weights), written from that file by
+``python -m zoo_pose.nets.tflite_graph TGZ package/pose_landmark_lite.tflite 0,1 OUT``: what a
+random-weights build is made of."""
+
+
+def graph_description() -> str:
+    from importlib.resources import files
+
+    return (files("zoo_pose") / "data" / GRAPH_FILE).read_text(encoding="utf-8")
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:

@@ -27,9 +27,9 @@ import numpy as np
 from zoo.errors import InputError
 from zoo.eval.coco import CocoImage, check_instances, find_images_dir, missing_images
 from zoo.images import load_image
+from zoo.results import Poses
 from zoo_pose.keypoints import COCO_SIGMAS
 from zoo_pose.metrics import KEYPOINT_STAT_NAMES, keypoint_scores, oks, poses_to_coco
-from zoo_pose.result import Poses
 from zoo_pose.topdown import box_center_scale, fix_aspect_ratio
 
 ANNOTATION_GLOB = "person_keypoints_*.json"
@@ -289,9 +289,19 @@ __all__ = ["KEYPOINT_STAT_NAMES", "KeypointDataset", "KeypointEvaluation", "eval
            "load_keypoint_dataset", "oks_nms"]
 
 
+BOTTOM_UP_EVAL_CONF = 0.001
+"""Person score a bottom-up model keeps in ``zoo eval`` unless --person-conf is given (Ultralytics'
+val default; COCO AP needs the low-scoring people too)."""
+
+
 class KeypointEvaluator:
-    """``zoo eval`` for the pose task: COCO keypoint AP on a person-keypoints dataset, people from
-    the dataset's boxes (option ``boxes='ground-truth'``, the default) or the model's detector."""
+    """``zoo eval`` for the pose task: COCO keypoint AP on a person-keypoints dataset.
+
+    Where the people come from, stated in the card (metric names and ``extra['eval']['boxes']``):
+    a top-down model crops the dataset's boxes (``--boxes ground-truth``, the default: mmpose's
+    GT-box protocol) or its detector's (``--boxes detector --detector MODEL``; a detector + pose
+    solution brings its own); a bottom-up model finds people itself (the option does not apply).
+    """
 
     metric = "AP (OKS)"
 
@@ -308,22 +318,41 @@ class KeypointEvaluator:
         from zoo_pose.processing import PersonBoxes
 
         ds, limit = (dataset.dataset, dataset.limit) if isinstance(dataset, _Limited) else (dataset, None)
+        spec = predictor.spec
         run_options = {k: v for k, v in options.items() if k != "boxes"}
-        by_gt = options.get("boxes", "ground-truth") == "ground-truth"
+        bottom_up = not spec.is_solution and "detector" not in spec.roles
+        rescoring = "box score × mean keypoint score > 0.2, OKS-NMS 0.9 (mmpose CocoMetric)"
+        if bottom_up:
+            source, label, mode = f"{spec.id}'s own people (bottom-up)", "bottom-up", "model"
+            if run_options.get("person_conf") is None:
+                run_options["person_conf"] = BOTTOM_UP_EVAL_CONF
+            rescoring = "box score, the model's own NMS (Ultralytics' pose validation)"
+        elif options.get("boxes", "ground-truth") == "ground-truth":
+            source, label, mode = "ground-truth boxes (mmpose's GT-box protocol)", "GT boxes", "ground-truth"
+        else:
+            detector = predictor.parts.get("detector")
+            if detector is None:
+                raise InputError(f"--boxes detector: {spec.id} has no detector to find people; pass --detector MODEL "
+                                 "(e.g. yolov8n) or evaluate on the dataset's boxes (--boxes ground-truth)")
+            conf = run_options.get("person_conf")
+            exp = getattr(detector, "export", None)
+            precision = f" {exp.manifest.precision}" if exp is not None else ""
+            source = f"detector {detector.spec.id}{precision} (person score ≥ {conf if conf is not None else 0.3})"
+            label, mode = f"{detector.spec.id} boxes", "model"
 
         def predict(rgb: np.ndarray, boxes: np.ndarray | None, scores: np.ndarray | None) -> Poses:
             item = PersonBoxes(rgb, boxes, scores) if boxes is not None else rgb
             return predictor(item, **run_options)  # type: ignore[no-any-return]
 
-        ev = evaluate_keypoints(ds, predict, "ground-truth" if by_gt else "model", limit, progress)
+        ev = evaluate_keypoints(ds, predict, mode, limit, progress, rescore=not bottom_up,
+                                nms_threshold=None if bottom_up else OKS_NMS_THRESHOLD)
         if results_file is not None:
             write_results(results_file, ev.results)
         n = len(ev.image_ids)
-        metrics = [Metric(name=f"keypoint {k}", value=ev.metrics[k], dataset=ds.name, split=ds.split, n=n)
+        metrics = [Metric(name=f"keypoint {k} ({label})", value=ev.metrics[k], dataset=ds.name, split=ds.split, n=n)
                    for k in ("AP", "AP50", "AR")]
-        facts = {"library": coco_library(), "boxes": "ground truth" if by_gt else "detector", "images": n,
-                 "people_scored": ev.n_people, "stats": ev.metrics, "rescoring": "box score × mean keypoint "
-                 "score > 0.2, OKS-NMS 0.9 (mmpose CocoMetric)"}
+        facts = {"library": coco_library(), "boxes": source, "images": n, "people_scored": ev.n_people,
+                 "stats": ev.metrics, "rescoring": rescoring}
         return EvalOutcome(metrics=metrics, facts=facts)
 
 

@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from zoo.results import Poses
 from zoo_pose.keypoints import COCO_SIGMAS
-from zoo_pose.result import Poses
 
 AREA_FROM_BOX = 0.53
 """COCOeval's area for a keypoint annotation without one: 0.53 × box area (``use_area=False``)."""
@@ -96,8 +96,9 @@ def agreement(reference: list[Poses], candidate: list[Poses], oks_threshold: flo
     person_match_reverse); max_keypoint_error_px / mean_keypoint_error_px: keypoint distances in
     the matches; max_score_diff: largest keypoint score difference in the matches;
     keypoint_ap_vs_reference: COCO keypoint AP of the candidate poses scored against the reference
-    poses as ground truth (left out when faster-coco-eval is not installed or no reference people
-    exist) — the int8 card's "OKS AP of int8 keypoints against fp32 keypoints".
+    poses as ground truth (its 20 best people per image; per image, then averaged; left out when
+    faster-coco-eval is not installed or no reference people exist) — the int8 card's "OKS AP of
+    int8 keypoints against fp32 keypoints".
     """
     if not reference:
         return {}
@@ -202,8 +203,22 @@ def keypoint_scores(ground_truth: dict[str, Any], results: Sequence[dict[str, An
     return {name: max(float(v), 0.0) for name, v in zip(KEYPOINT_STAT_NAMES, list(ev.stats)[:10], strict=True)}
 
 
+AP_GT_TOP = 20
+"""Reference people per image taken as ground truth for ``keypoint_ap_vs_reference``: COCO's
+keypoint evaluation keeps 20 detections per image (maxDets), so more ground-truth people could
+never all be found; the confident ones are what a user sees (random weights give hundreds of
+near-zero-score people, whose order any perturbation changes)."""
+
+
 def keypoint_ap_vs_reference(reference: list[Poses], candidate: list[Poses]) -> float:
-    """COCO keypoint AP@[.5:.95] of the candidate poses, the reference poses taken as ground truth."""
-    gt = reference_ground_truth(reference)
-    results = [r for i, cand in enumerate(candidate) for r in poses_to_coco(i + 1, cand, rescore=False)]
-    return keypoint_scores(gt, results)["AP"]
+    """COCO keypoint AP@[.5:.95] of the candidate poses, the reference's ``AP_GT_TOP`` best people
+    per image taken as ground truth; image by image, then the mean over images with people (scores
+    are only comparable within an image)."""
+    per_image = []
+    for ref, cand in zip(reference, candidate, strict=True):
+        if not len(ref):
+            continue
+        top = ref.take(np.argsort(-np.asarray(ref.box_scores), kind="stable")[:AP_GT_TOP])
+        gt = reference_ground_truth([top])
+        per_image.append(keypoint_scores(gt, poses_to_coco(1, cand, rescore=False))["AP"])
+    return float(np.mean(per_image)) if per_image else 1.0

@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 
 from zoo.errors import InputError
+from zoo.results import Poses
 from zoo_pose.keypoints import COCO_FLIP_INDICES, COCO_KEYPOINTS, COCO_SKELETON
-from zoo_pose.result import Poses
 from zoo_pose.simcc import decode_simcc, flip_simcc
 from zoo_pose.topdown import BOX_PADDING, RTMPOSE_MEAN, RTMPOSE_STD, crop_boxes, crop_to_image, normalize
 

@@ -98,6 +98,33 @@ def make_image(rng: np.random.Generator, size: tuple[int, int], people: int) -> 
     return np.asarray(image), figures, heights
 
 
+def figure_box(keypoints: np.ndarray, size: tuple[int, int], pad: float = 0.1) -> np.ndarray:
+    """xyxy box of a figure's keypoints inside the image, padded by ``pad`` of its extent."""
+    w, h = size
+    lo, hi = keypoints.min(0), keypoints.max(0)
+    margin = (hi - lo) * pad
+    lo, hi = np.maximum(lo - margin, 0), np.minimum(hi + margin, [w - 1, h - 1])
+    return np.array([lo[0], lo[1], hi[0], hi[1]], np.float32)
+
+
+def people_frame(people: int, size: tuple[int, int] = (640, 480), seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """A frame (h, w, 3) with ``people`` figures standing side by side across it, and their boxes
+    (people, 4): what benchmarks time top-down against bottom-up models on, person count known."""
+    from PIL import Image, ImageDraw
+
+    rng = np.random.default_rng(seed)
+    w, h = size
+    image = Image.fromarray(_background(rng, h, w))
+    pen = ImageDraw.Draw(image)
+    boxes = []
+    for i in range(people):
+        fh = min(0.8 * h, 2.2 * w / people)
+        kps = figure_keypoints(rng, fh, ((i + 0.5) * w / people, (h - fh) / 2))
+        draw_figure(pen, kps, fh, (20, 20, 20) if i % 2 else (235, 235, 235))
+        boxes.append(figure_box(kps, size))
+    return np.asarray(image), np.asarray(boxes, np.float32).reshape(-1, 4)
+
+
 def make_keypoint_dataset(root: str | Path, n_images: int = 6, size: tuple[int, int] = (320, 256),
                           max_people: int = 3, seed: int = 0, split: str = "val") -> Path:
     """Write ROOT/SPLIT/*.png and ROOT/annotations/person_keypoints_SPLIT.json; return the json path.

@@ -10,11 +10,16 @@ Layout: activations run NCHW (what pnnx and ncnn expect); convolution weights ar
 TFLite's OHWI / 1HWC; TF 'SAME' padding becomes an explicit asymmetric ``F.pad`` (TF pads the
 extra pixel bottom/right); RESHAPE flattens in NHWC order, as TFLite does. Tested against the
 LiteRT interpreter on the real BlazePose-lite weights (tests/test_blazepose.py).
+
+The graph's structure (``GraphDesc``: the steps and each convolution's shape and hyperparameters,
+no weights) is kept apart from its weights, so a model can also be built from a stored
+description with seeded random weights (``--weights random``: latency without the weights file).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
@@ -50,12 +55,61 @@ def _activate(x: torch.Tensor, name: str | None) -> torch.Tensor:
     return x
 
 
-class TFLiteGraph(nn.Module):
-    """The graph's first subgraph; ``forward(x NCHW)`` returns the outputs named in ``outputs``
-    (graph output positions; all by default), 4-D ones NCHW."""
+@dataclass(frozen=True)
+class ConvDesc:
+    """One convolution: ``nn.Conv2d(in_channels, out_channels, kernel, stride, 0, dilation, groups, bias)``."""
 
-    def __init__(self, model: bytes, source: str = "tflite model", outputs: tuple[int, ...] | None = None) -> None:
-        super().__init__()
+    in_channels: int
+    out_channels: int
+    kernel: tuple[int, int]
+    stride: tuple[int, int]
+    dilation: tuple[int, int]
+    groups: int
+    bias: bool
+
+
+@dataclass(frozen=True)
+class GraphDesc:
+    """A graph's structure without its weights: what ``TFLiteGraph`` builds."""
+
+    input_id: int
+    input_shape: tuple[int, ...]
+    """NHWC, as the TFLite model declares it."""
+    output_ids: tuple[int, ...]
+    steps: tuple[Step, ...]
+    convs: dict[str, ConvDesc]
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str) -> GraphDesc:
+        def tup(v: Any) -> Any:
+            return tuple(tup(x) for x in v) if isinstance(v, list) else v
+
+        d = json.loads(text)
+        steps = tuple(Step(st["kind"], tuple(st["inputs"]), st["output"], tup(st["args"])) for st in d["steps"])
+        convs = {k: ConvDesc(c["in_channels"], c["out_channels"], tuple(c["kernel"]), tuple(c["stride"]),
+                             tuple(c["dilation"]), c["groups"], c["bias"]) for k, c in d["convs"].items()}
+        return cls(d["input_id"], tuple(d["input_shape"]), tuple(d["output_ids"]), steps, convs)
+
+
+Weights = dict[str, tuple[np.ndarray, "np.ndarray | None"]]
+"""Conv key → (OIHW weight, bias or None)."""
+
+
+def parse_tflite(model: bytes, source: str = "tflite model",
+                 outputs: tuple[int, ...] | None = None) -> tuple[GraphDesc, Weights]:
+    """The first subgraph's structure (the steps the requested graph outputs need; all outputs by
+    default) and its convolution weights, read from the flatbuffer. One ``CheckpointError`` line
+    for anything that is not rebuilt."""
+    return _Parser(model, source, outputs).result()
+
+
+class _Parser:
+    """Reads the first subgraph: the steps, conv descriptions and conv weights."""
+
+    def __init__(self, model: bytes, source: str, outputs: tuple[int, ...] | None) -> None:
         import tflite
 
         try:
@@ -85,7 +139,8 @@ class TFLiteGraph(nn.Module):
         graph_outputs = [g.Outputs(i) for i in range(g.OutputsLength())]
         self.output_ids = tuple(graph_outputs[i] for i in (outputs or range(len(graph_outputs))))
         self.input_shape = shapes[self.input_id]  # NHWC
-        self.convs = nn.ModuleDict()
+        self.convs: dict[str, ConvDesc] = {}
+        self.weights: Weights = {}
         steps: list[Step] = []
         for k in range(g.OperatorsLength()):
             op = g.Operators(k)
@@ -104,7 +159,7 @@ class TFLiteGraph(nn.Module):
                 steps.append(Step("add", ins[:2], out, (self._act(o.FusedActivationFunction(), source),)))
             elif name == "PAD":
                 p = consts[ins[1]].astype(int)  # NHWC rows: (before, after)
-                steps.append(Step("pad", ins[:1], out, ((p[2, 0], p[2, 1], p[1, 0], p[1, 1], p[3, 0], p[3, 1]),)))
+                steps.append(Step("pad", ins[:1], out, (tuple(int(v) for v in (p[2, 0], p[2, 1], p[1, 0], p[1, 1], p[3, 0], p[3, 1])),)))
             elif name == "RESIZE_BILINEAR":
                 o = tflite.ResizeBilinearOptions()
                 o.Init(opt.Bytes, opt.Pos)
@@ -139,8 +194,13 @@ class TFLiteGraph(nn.Module):
                 kept.append(step)
                 needed.update(step.inputs)
         self.steps = tuple(reversed(kept))
-        for key in [k for k in self.convs if k not in {st.args[0] for st in self.steps if st.kind == "conv"}]:
-            del self.convs[key]
+        used = {st.args[0] for st in self.steps if st.kind == "conv"}
+        self.convs = {k: v for k, v in self.convs.items() if k in used}
+        self.weights = {k: v for k, v in self.weights.items() if k in used}
+
+    def result(self) -> tuple[GraphDesc, Weights]:
+        return GraphDesc(int(self.input_id), tuple(int(v) for v in self.input_shape), tuple(int(v) for v in self.output_ids),
+                         self.steps, self.convs), self.weights
 
     @staticmethod
     def _act(code: int, source: str) -> str | None:
@@ -170,15 +230,42 @@ class TFLiteGraph(nn.Module):
         if o.Padding() == tflite.Padding.SAME:
             pad = (*same_padding(wd, kw, sw, dw), *same_padding(h, kh, sh, dh))
         has_bias = len(ins) > 2 and ins[2] >= 0
-        conv = nn.Conv2d(weight.shape[1] * groups, weight.shape[0], (kh, kw), (sh, sw), 0, (dh, dw), groups,
-                         bias=has_bias)
-        with torch.no_grad():
-            conv.weight.copy_(torch.from_numpy(np.ascontiguousarray(weight)))
-            if conv.bias is not None:
-                conv.bias.copy_(torch.from_numpy(consts[ins[2]].astype(np.float32)))
         key = f"op{k}"
-        self.convs[key] = conv
+        self.convs[key] = ConvDesc(int(weight.shape[1] * groups), int(weight.shape[0]), (int(kh), int(kw)),
+                                   (int(sh), int(sw)), (int(dh), int(dw)), int(groups), bool(has_bias))
+        self.weights[key] = (np.ascontiguousarray(weight), consts[ins[2]].astype(np.float32) if has_bias else None)
         return Step("conv", ins[:1], out, (key, pad, self._act(o.FusedActivationFunction(), source)))
+
+
+
+class TFLiteGraph(nn.Module):
+    """A graph built from its description; ``forward(x NCHW)`` returns the described outputs
+    (4-D ones NCHW). Weights from ``weights`` (conv key → (OIHW weight, bias)), else PyTorch's
+    default initialisation (callers seed and randomise)."""
+
+    def __init__(self, desc: GraphDesc, weights: Weights | None = None) -> None:
+        super().__init__()
+        self.desc = desc
+        self.input_id, self.output_ids, self.input_shape = desc.input_id, desc.output_ids, desc.input_shape
+        self.steps = desc.steps
+        self.convs = nn.ModuleDict()
+        for key, c in desc.convs.items():
+            self.convs[key] = nn.Conv2d(c.in_channels, c.out_channels, c.kernel, c.stride, 0, c.dilation, c.groups,
+                                        bias=c.bias)
+        if weights is not None:
+            with torch.no_grad():
+                for key, conv in self.convs.items():
+                    weight, bias = weights[key]
+                    conv.weight.copy_(torch.from_numpy(weight))
+                    if conv.bias is not None and bias is not None:
+                        conv.bias.copy_(torch.from_numpy(bias))
+
+    @classmethod
+    def from_tflite(cls, model: bytes, source: str = "tflite model",
+                    outputs: tuple[int, ...] | None = None) -> TFLiteGraph:
+        """The graph of a ``.tflite`` model's bytes with its weights."""
+        desc, weights = parse_tflite(model, source, outputs)
+        return cls(desc, weights)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
         t: dict[int, torch.Tensor] = {self.input_id: x}
@@ -205,3 +292,34 @@ class TFLiteGraph(nn.Module):
             elif s.kind == "sigmoid":
                 t[s.output] = torch.sigmoid(a)
         return tuple(t[i] for i in self.output_ids)
+
+
+def randomize(graph: TFLiteGraph, seed: int = 0) -> TFLiteGraph:
+    """Seeded random weights that keep activations O(1): variance-preserving (He, fan-in) conv
+    weights, small random biases. Deterministic in ``seed``; outputs depend on the input."""
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for conv in graph.convs.values():
+            fan_in = conv.weight[0].numel()
+            conv.weight.copy_(torch.randn(conv.weight.shape, generator=gen) * (2.0 / fan_in) ** 0.5)
+            if conv.bias is not None:
+                conv.bias.copy_(torch.randn(conv.bias.shape, generator=gen) * 0.1)
+    return graph
+
+
+def main(argv: list[str]) -> None:
+    """``python -m zoo_pose.nets.tflite_graph MODEL(.tflite|.tgz) MEMBER OUTPUTS OUT.json``: write a
+    model's structure (no weights) for random-weight builds; OUTPUTS like ``0,1``."""
+    from pathlib import Path
+
+    from zoo_pose.loaders import load_tflite_bytes
+
+    model, member, outputs, out = argv
+    desc, _ = parse_tflite(load_tflite_bytes(model, member), model, tuple(int(v) for v in outputs.split(",")))
+    Path(out).write_text(desc.to_json() + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    import sys
+
+    main(sys.argv[1:])

@@ -1,7 +1,9 @@
-"""The pose task's result type: people, their boxes and keypoints, and how to draw them.
+"""Poses: people, their boxes and keypoints (the pose task; top-down and bottom-up models alike).
 
-One type serves top-down models (boxes from a detector, keypoints per box) and bottom-up ones
-(yolov8-pose: box, person score and keypoints from one network): both fill the same fields.
+A top-down model (a person detector, then the pose network on each person's crop) and a
+bottom-up one (one network finds people and their keypoints, as yolov8-pose) fill the same fields,
+so drawing, ``--json``, agreement and COCO keypoint AP treat them alike. The COCO person keypoint
+definition (names, skeleton) lives here too: every pose model and dataset reader refers to it.
 """
 
 from __future__ import annotations
@@ -11,13 +13,33 @@ from typing import Any
 
 import numpy as np
 
-from zoo_pose.keypoints import COCO_KEYPOINTS, COCO_SKELETON, limb_side
+COCO_KEYPOINTS: tuple[str, ...] = (
+    "nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder", "right_shoulder",
+    "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_hip", "right_hip", "left_knee",
+    "right_knee", "left_ankle", "right_ankle",
+)  # fmt: skip
+"""The 17 keypoints in COCO's order (person_keypoints_*.json ``categories[0].keypoints``)."""
+
+COCO_SKELETON: tuple[tuple[int, int], ...] = (
+    (15, 13), (13, 11), (16, 14), (14, 12), (11, 12), (5, 11), (6, 12), (5, 6), (5, 7), (6, 8),
+    (7, 9), (8, 10), (1, 2), (0, 1), (0, 2), (1, 3), (2, 4), (3, 5), (4, 6),
+)  # fmt: skip
+"""COCO's 19 limbs as 0-based keypoint index pairs (the json's ``skeleton`` is 1-based)."""
 
 DRAW_THRESHOLD = 0.3
 """Keypoints scoring at or below this are not drawn (mmpose's visualiser ``kpt_thr``)."""
 
 RESCORE_THRESHOLD = 0.2
 """Keypoints above this count towards the person score (mmpose ``CocoMetric.keypoint_score_thr``)."""
+
+SIDE_COLOURS = {"left": (0, 255, 0), "right": (255, 128, 0), "centre": (51, 153, 255)}
+"""mmpose's COCO palette: left limbs green, right orange, the rest blue."""
+
+
+def limb_side(a: int, b: int, names: tuple[str, ...] = COCO_KEYPOINTS) -> str:
+    """'left', 'right' or 'centre' for a limb, from its keypoint names (for drawing colours)."""
+    sides = {n.split("_", 1)[0] for n in (names[a], names[b]) if "_" in n}
+    return sides.pop() if len(sides) == 1 and not ({names[a], names[b]} & {"nose"}) else "centre"
 
 
 def _empty(*shape: int) -> np.ndarray:
@@ -97,34 +119,25 @@ class Poses:
         return "\n".join(lines)
 
     def draw(self, image: np.ndarray, keypoint_threshold: float = DRAW_THRESHOLD) -> np.ndarray:
-        """Skeleton lines, joints and box outlines on a copy of ``image`` (RGB uint8)."""
-        return draw(image, self, keypoint_threshold)
+        """Box outlines, skeleton lines and joints (those scoring above the threshold) on a copy of
+        ``image`` (RGB uint8)."""
+        from zoo.results.base import canvas
 
-
-SIDE_COLOURS = {"left": (0, 255, 0), "right": (255, 128, 0), "centre": (51, 153, 255)}
-"""mmpose's COCO palette: left limbs green, right orange, the rest blue."""
-
-
-def draw(image: np.ndarray, result: Poses, keypoint_threshold: float = DRAW_THRESHOLD) -> np.ndarray:
-    """Skeleton lines and joints of every person whose keypoints score above the threshold."""
-    from PIL import Image, ImageDraw
-
-    canvas = Image.fromarray(np.ascontiguousarray(image))
-    pen = ImageDraw.Draw(canvas)
-    width = max(1, round(min(canvas.size) / 200))
-    radius = max(2, width + 1)
-    names = result.keypoint_names
-    for box, kps, scores in zip(result.boxes, result.keypoints, result.keypoint_scores, strict=True):
-        x1, y1, x2, y2 = (float(v) for v in box)
-        pen.rectangle((x1, y1, max(x1, x2), max(y1, y2)), outline=(255, 255, 255), width=1)
-        shown = scores > keypoint_threshold
-        for a, b in result.skeleton:
-            if shown[a] and shown[b]:
-                pen.line([tuple(map(float, kps[a])), tuple(map(float, kps[b]))],
-                         fill=SIDE_COLOURS[limb_side(a, b, names)], width=width)
-        for j in np.flatnonzero(shown):
-            x, y = (float(v) for v in kps[j])
-            side = names[j].split("_", 1)[0] if "_" in names[j] else "centre"
-            pen.ellipse((x - radius, y - radius, x + radius, y + radius),
-                        fill=SIDE_COLOURS.get(side, SIDE_COLOURS["centre"]), outline=(0, 0, 0))
-    return np.asarray(canvas)
+        im, pen, _ = canvas(image)
+        width = max(1, round(min(im.size) / 200))
+        radius = max(2, width + 1)
+        names = self.keypoint_names
+        for box, kps, scores in zip(self.boxes, self.keypoints, self.keypoint_scores, strict=True):
+            x1, y1, x2, y2 = (float(v) for v in box)
+            pen.rectangle((x1, y1, max(x1, x2), max(y1, y2)), outline=(255, 255, 255), width=1)
+            shown = scores > keypoint_threshold
+            for a, b in self.skeleton:
+                if shown[a] and shown[b]:
+                    pen.line([tuple(map(float, kps[a])), tuple(map(float, kps[b]))],
+                             fill=SIDE_COLOURS[limb_side(a, b, names)], width=width)
+            for j in np.flatnonzero(shown):
+                x, y = (float(v) for v in kps[j])
+                side = names[j].split("_", 1)[0] if "_" in names[j] else "centre"
+                pen.ellipse((x - radius, y - radius, x + radius, y + radius),
+                            fill=SIDE_COLOURS.get(side, SIDE_COLOURS["centre"]), outline=(0, 0, 0))
+        return np.asarray(im)
