@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+
 def commit_of(files: dict[str, bytes], repo: str = "") -> str:
     """The fake hub's commit id: a hash of the repository's content, so a push makes a new commit (as on the
     Hub) and a client's cache never serves a snapshot of other content under the same id."""
