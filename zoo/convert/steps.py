@@ -12,6 +12,7 @@ from typing import Any
 from zoo.convert.chain import ExportContext, StepResult
 from zoo.deps import require
 from zoo.errors import ExportError, InputError
+from zoo.specs import TensorSpec
 
 _TORCH_TO_PNNX = {"float32": "f32", "int64": "i64", "int32": "i32", "uint8": "u8"}
 
@@ -46,6 +47,25 @@ def trace_step(ctx: ExportContext, inputs: dict[str, Path]) -> StepResult:
     )
 
 
+def _pnnx_shapes(specs: Any, shapes: list[tuple[int, ...]]) -> str:
+    return ",".join(
+        "[" + ",".join(str(d) for d in shape) + "]" + _TORCH_TO_PNNX[s.dtype]
+        for s, shape in zip(specs, shapes, strict=True)
+    )
+
+
+def alternative_shape(spec: TensorSpec) -> tuple[int, ...]:
+    """A second valid shape with every dynamic axis changed, each to a different size (so pnnx can
+    tell height from width): the k-th dynamic axis moves (2k + 3) multiples down, or up when the
+    traced size is too small for that."""
+    shape = list(spec.shape)
+    step = spec.size_multiple
+    for k, axis in enumerate(spec.dynamic_axes):
+        delta = (2 * k + 3) * step
+        shape[axis] = shape[axis] - delta if shape[axis] - delta >= step else shape[axis] + delta
+    return tuple(shape)
+
+
 def pnnx_version() -> str:
     from importlib.metadata import PackageNotFoundError, version
 
@@ -65,8 +85,13 @@ def pnnx_step(ctx: ExportContext, inputs: dict[str, Path]) -> StepResult:
     opts = ctx.options("pnnx")
     fp16 = bool(opts.get("fp16", False))
     optlevel = int(opts.get("optlevel", 2))
-    shapes = ",".join(
-        "[" + ",".join(str(d) for d in s.shape) + "]" + _TORCH_TO_PNNX[s.dtype] for s in ctx.component.inputs
+    shapes = _pnnx_shapes(ctx.component.inputs, [s.shape for s in ctx.component.inputs])
+    # Dynamic axes: a second set of shapes lets pnnx tell which sizes follow the input and write
+    # them as expressions (Reshape 6="*(0h,0w),144") instead of the traced constants; without it a
+    # graph traced at 640x640 silently computes garbage at 480x640.
+    alternative = [alternative_shape(s) for s in ctx.component.inputs]
+    shapes2 = (
+        _pnnx_shapes(ctx.component.inputs, alternative) if any(s.dynamic_axes for s in ctx.component.inputs) else ""
     )
     param, binfile = ctx.path("ncnn.param").resolve(), ctx.path("ncnn.bin").resolve()
     with tempfile.TemporaryDirectory(prefix="pnnx-", dir=ctx.work_dir) as scratch:
@@ -75,6 +100,7 @@ def pnnx_step(ctx: ExportContext, inputs: dict[str, Path]) -> StepResult:
             pnnx.EXEC_PATH,
             str(Path(inputs["torchscript"]).resolve()),
             f"inputshape={shapes}",
+            *([f"inputshape2={shapes2}"] if shapes2 else []),
             "device=cpu",
             f"optlevel={optlevel}",
             f"fp16={1 if fp16 else 0}",
@@ -99,6 +125,7 @@ def pnnx_step(ctx: ExportContext, inputs: dict[str, Path]) -> StepResult:
             "fp16": fp16,
             "optlevel": optlevel,
             "inputshape": shapes,
+            "inputshape2": shapes2 or None,
             "warnings": unsupported[:20],
         },
     )
@@ -141,8 +168,10 @@ def onnx_step(ctx: ExportContext, inputs: dict[str, Path]) -> StepResult:
     n_out = len(sample) if isinstance(sample, (tuple, list)) else 1
     names_out = [t.name for t in ctx.component.outputs] or [f"out{i}" for i in range(n_out)]
     opset = int(ctx.options("onnx").get("opset", 17))
+    dynamic = {t.name: {a: f"{t.name}_{a}" for a in t.dynamic_axes} for t in ctx.component.inputs if t.dynamic_axes}
     with torch.no_grad():
         torch.onnx.export(
-            model, example, str(out), input_names=names_in, output_names=names_out, opset_version=opset, dynamo=False
-        )
+            model, example, str(out), input_names=names_in, output_names=names_out, opset_version=opset, dynamo=False,
+            dynamic_axes=dynamic or None,
+        )  # fmt: skip
     return StepResult("onnx", {"model": out}, {"torch": torch.__version__, "opset": opset})

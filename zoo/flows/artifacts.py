@@ -231,14 +231,21 @@ def materialize_artifact(
 
 # -- sessions ----------------------------------------------------------------------------------
 def load_sessions(exp: ExportResult, threads: int, registry: Registry | None = None) -> dict[str, Any]:
-    """One runtime session per component of a checked export folder."""
+    """One runtime session per component of a checked export folder, each refusing inputs its
+    export cannot take (``ShapeCheckedSession``)."""
+    from zoo.runtimes import ShapeCheckedSession
+
     reg = registry or get_registry()
     rt = reg.runtime(exp.manifest.runtime)
     sessions: dict[str, Any] = {}
     try:
         for role, comp in exp.manifest.components.items():
-            sessions[role] = rt.load(
+            session = rt.load(
                 comp.format, exp.files(role), threads=threads, options=comp.runtime_options, outputs=comp.outputs
+            )
+            # inputs the export cannot take fail in one line (a fixed-shape graph would compute garbage)
+            sessions[role] = (
+                ShapeCheckedSession(session, comp.inputs, f"{exp.folder.name}/{role}") if comp.inputs else session
             )
     except BaseException:
         for session in sessions.values():
