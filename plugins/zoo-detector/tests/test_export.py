@@ -34,12 +34,19 @@ def test_yolov8n_exports_and_ncnn_matches_torch(tmp_path: Path, monkeypatch: pyt
 def test_yolov8n_seg_exports_with_symbolic_sizes_and_matches_torch_at_any_stride_multiple(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    import json
+    import shutil
+
     import numpy as np
     import torch
+    from click.testing import CliRunner
 
     monkeypatch.setenv("ZOO_CACHE", str(tmp_path / "cache"))
     from zoo import api
+    from zoo.cli import cli
+    from zoo.errors import InputError
     from zoo.flows.artifacts import load_sessions
+    from zoo.images import sample_image_paths
     from zoo.registry import get_registry
 
     reg = get_registry()
@@ -64,9 +71,41 @@ def test_yolov8n_seg_exports_with_symbolic_sizes_and_matches_torch_at_any_stride
             got = session.run({"in0": x})
             for name, r in zip(("out0", "out1"), ref, strict=True):
                 assert got[name].shape == r.shape and np.abs(got[name] - r).max() < 1e-3, (hw, name)
-        from zoo.errors import InputError
-
         with pytest.raises(InputError, match="multiple of 32"):
             session.run({"in0": np.zeros((1, 3, 100, 640), np.float32)})
     finally:
         session.close()
+
+    # the CLI on this export: --json carries RLE masks; a fixed-shape export refuses --rect in one line
+    photo = str(next(p for p in sample_image_paths() if p.name == "chelsea.jpg"))
+    ok = CliRunner().invoke(cli, ["run", "yolov8n-seg", photo, "--artifacts", str(result.folder), "--threads", "1",
+                                  "--conf", "0.0001", "--max-det", "3", "--json"])  # fmt: skip
+    assert ok.exit_code == 0, ok.output
+    data = json.loads(ok.stdout)
+    assert data["count"] == len(data["detections"]) and data["mask_format"] == "coco-rle"
+    assert all(set(d["mask"]) == {"size", "counts"} and d["mask"]["size"] == [300, 451] for d in data["detections"])
+    old = tmp_path / "old"
+    shutil.copytree(result.folder, old)
+    manifest = json.loads((old / "export.json").read_text())
+    for spec in manifest["components"]["model"]["inputs"]:  # as an export made before dynamic axes
+        del spec["dynamic_axes"], spec["size_multiple"]
+    (old / "export.json").write_text(json.dumps(manifest))
+    bad = CliRunner().invoke(cli, ["run", "yolov8n-seg", photo, "--artifacts", str(old), "--threads", "1", "--rect"])
+    assert bad.exit_code != 0 and "Traceback" not in bad.output
+    assert "fixed 640x640 input shape" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1, bad.stderr
+    square = CliRunner().invoke(cli, ["run", "yolov8n-seg", photo, "--artifacts", str(old), "--threads", "1"])
+    assert square.exit_code == 0, square.output
+
+
+@pytest.mark.slow
+def test_yolov8n_seg_int8_calibrates_at_the_shapes_inference_sees(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ZOO_CACHE", str(tmp_path / "cache"))
+    from zoo import api
+
+    m = api.export("yolov8n-seg", "int8", weights="random", out_dir=tmp_path / "int8").manifest
+    assert m.extra["int8_method"] == "minmax"
+    shapes = {tuple(s[2:]) for s in m.extra["calibration_input_shapes"]["model"]}
+    assert {(640, 640), (448, 640), (480, 640), (384, 640), (640, 480)} <= shapes, shapes
+    # random weights: int8 moves the near-prior scores, so only that the figures exist and are sane
+    agree = m.parity.agreement
+    assert {"mask_match", "mean_mask_iou", "box_match"} <= set(agree) and 0 <= agree["mask_match"] <= 1
