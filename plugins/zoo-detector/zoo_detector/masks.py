@@ -82,10 +82,17 @@ def box_pixel_span(lo: float, hi: float, size: int) -> tuple[int, int]:
     return start, stop
 
 
-def _support(weights: np.ndarray) -> tuple[int, int]:
-    """First and one-past-last column with any non-zero weight (the prototype cells these rows read)."""
-    cols = np.flatnonzero(np.any(weights != 0, axis=0))
-    return (int(cols[0]), int(cols[-1]) + 1) if cols.size else (0, 0)
+@lru_cache(maxsize=32)
+def _spans(proto_hw: tuple[int, int], orig_hw: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Per axis, each pixel's first and one-past-last prototype cell with a non-zero weight; both grow
+    with the pixel, so pixels a..b read cells first[a] to last[b]."""
+    out = []
+    for m in native_axis_maps(proto_hw, orig_hw):
+        nz = m != 0
+        first = nz.argmax(1)
+        last = m.shape[1] - nz[:, ::-1].argmax(1)
+        out.append(np.stack((first, last), 1))
+    return out[0], out[1]
 
 
 def instance_masks(
@@ -102,6 +109,8 @@ def instance_masks(
     coefficients = np.asarray(coefficients, dtype=np.float32).reshape(len(boxes), k)
     h, w = int(orig_hw[0]), int(orig_hw[1])
     ay, ax = native_axis_maps((mh, mw), (h, w))
+    span_y, span_x = _spans((mh, mw), (h, w))
+    logits = (coefficients @ protos.reshape(k, -1)).reshape(-1, mh, mw)  # one BLAS call for all instances
     crops: list[np.ndarray] = []
     origins = np.zeros((len(boxes), 2), dtype=np.int64)
     for i, (x1, y1, x2, y2) in enumerate(np.asarray(boxes, dtype=np.float64).reshape(-1, 4)):
@@ -111,9 +120,13 @@ def instance_masks(
         if r1 <= r0 or c1 <= c0:
             crops.append(np.zeros((r1 - r0, c1 - c0), dtype=bool))
             continue
-        wy, wx = ay[r0:r1], ax[c0:c1]
-        (p0, p1), (q0, q1) = _support(wy), _support(wx)
-        logits = coefficients[i] @ protos[:, p0:p1, q0:q1].reshape(k, -1)
-        mask = wy[:, p0:p1] @ logits.reshape(p1 - p0, q1 - q0) @ wx[:, q0:q1].T
+        p0, p1, q0, q1 = span_y[r0, 0], span_y[r1 - 1, 1], span_x[c0, 0], span_x[c1 - 1, 1]
+        wy, wx, cell = ay[r0:r1, p0:p1], ax[c0:c1, q0:q1], logits[i, p0:p1, q0:q1]
+        rows, cols, n_p, n_q = r1 - r0, c1 - c0, p1 - p0, q1 - q0
+        # (wy @ cell) @ wx.T or wy @ (cell @ wx.T): whichever multiplies less
+        if rows * n_p * n_q + rows * n_q * cols <= n_p * n_q * cols + rows * n_p * cols:
+            mask = (wy @ cell) @ wx.T
+        else:
+            mask = wy @ (cell @ wx.T)
         crops.append(mask > 0.0)
     return tuple(crops), origins
