@@ -55,14 +55,17 @@ def _pnnx_shapes(specs: Any, shapes: list[tuple[int, ...]]) -> str:
 
 
 def alternative_shape(spec: TensorSpec) -> tuple[int, ...]:
-    """A second valid shape with every dynamic axis changed, each to a different size (so pnnx can
-    tell height from width): the k-th dynamic axis moves (2k + 3) multiples down, or up when the
-    traced size is too small for that."""
+    """A second valid shape for pnnx's ``inputshape2``: every dynamic axis about a quarter (then
+    nearly half) smaller, a multiple of ``size_multiple``, and each axis a different size (so pnnx
+    can tell height from width). The change is large on purpose: pnnx writes any size that comes
+    out the same at both shapes as a constant, and a small change leaves the coarsest feature maps
+    alike (640 and 544 both give 5 cells at stride 128, and FCOS's P7 came out fixed)."""
     shape = list(spec.shape)
     step = spec.size_multiple
     for k, axis in enumerate(spec.dynamic_axes):
-        delta = (2 * k + 3) * step
-        shape[axis] = shape[axis] - delta if shape[axis] - delta >= step else shape[axis] + delta
+        ratio = max(0.75 - 0.2 * k, 0.3)
+        alt = max(step, int(shape[axis] * ratio) // step * step)
+        shape[axis] = alt if alt != shape[axis] else shape[axis] + (k + 1) * step
     return tuple(shape)
 
 
