@@ -55,9 +55,9 @@ def worker_train(job: dict[str, Any]) -> dict[str, Any]:
     torch.manual_seed(0)
     torch.set_num_threads(int(job.get("threads") or os.cpu_count() or 1))
     t0 = time.perf_counter()
-    model = YOLO(job["yaml"])
+    model = YOLO(job.get("init") or job["yaml"])  # from scratch, or on from an earlier run's weights
     model.train(
-        data=job["data"], epochs=job["epochs"], imgsz=320, batch=16, workers=0, device="cpu",
+        data=job["data"], epochs=job["epochs"], imgsz=320, batch=job.get("batch", 16), workers=0, device="cpu",
         project=job["project"], name="train", exist_ok=True, plots=False, amp=False, seed=0,
         deterministic=False, verbose=False, val=True, mosaic=1.0, close_mosaic=5,
     )  # fmt: skip
@@ -74,12 +74,15 @@ def train(args: argparse.Namespace, data: Path) -> dict[str, Any]:
     from zoo_detector.synthetic import write_coco, write_yolo
 
     masks = args.model == "yolov8n-seg"
-    shutil.rmtree(data, ignore_errors=True)
-    write_yolo(data, "train", args.train, 320, seed=0, masks=masks)
-    write_yolo(data, "val", 16, 320, seed=500, masks=masks)  # Ultralytics wants one (never the held-out set)
-    write_coco(data / "heldout", args.eval, *HELD_OUT, seed=1000)
-    job = {"data": str(data / "data.yaml"), "epochs": args.epochs, "project": str(args.workdir / f"runs-{args.model}"),
-           "yaml": "yolov8n-seg.yaml" if masks else "yolov8n.yaml", "threads": args.train_threads}  # fmt: skip
+    if not args.init:
+        shutil.rmtree(data, ignore_errors=True)
+        write_yolo(data, "train", args.train, 320, seed=0, masks=masks)
+        write_yolo(data, "val", 16, 320, seed=500, masks=masks)  # Ultralytics wants one (never the held-out set)
+        write_coco(data / "heldout", args.eval, *HELD_OUT, seed=1000)
+    project = args.workdir / f"runs-{args.model}" / ("more" if args.init else "")
+    job = {"data": str(data / "data.yaml"), "epochs": args.epochs, "project": str(project), "batch": args.batch,
+           "yaml": "yolov8n-seg.yaml" if masks else "yolov8n.yaml", "threads": args.train_threads,
+           "init": args.init}  # fmt: skip
     env = {**os.environ, "YOLO_CONFIG_DIR": str(args.workdir / "ultralytics-config"), "YOLO_OFFLINE": "1"}
     log = args.workdir / f"train-{args.model}.log"
     with log.open("w") as fh:
@@ -87,7 +90,12 @@ def train(args: argparse.Namespace, data: Path) -> dict[str, Any]:
                               stdout=subprocess.PIPE, stderr=fh, text=True, env=env, check=False)  # fmt: skip
     if proc.returncode != 0:
         raise SystemExit(f"training failed (exit {proc.returncode}); see {log}")
-    return json.loads(proc.stdout.strip().splitlines()[-1]) | {"epochs": args.epochs, "train_images": args.train}
+    out = json.loads(proc.stdout.strip().splitlines()[-1]) | {"epochs": args.epochs, "train_images": args.train}
+    if args.init:  # the epochs of the run it went on from count too
+        before = json.loads((args.workdir / f"trained-{args.model}.json").read_text())
+        out |= {"epochs": before["epochs"] + args.epochs, "train_s": before["train_s"] + out["train_s"],
+                "runs": [*before.get("runs", [before["epochs"]]), args.epochs]}  # fmt: skip
+    return out
 
 
 # -- zoo side -----------------------------------------------------------------------------------------
@@ -188,6 +196,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--epochs", type=int, default=80, help="from scratch: about 25 s each on 2 idle cores")
     ap.add_argument("--train", type=int, default=320, help="synthetic training images")
     ap.add_argument("--train-threads", type=int, default=0, help="torch threads for training (0: all cores)")
+    ap.add_argument("--batch", type=int, default=16, help="training batch size")
+    ap.add_argument("--more-epochs", type=int, default=0,
+                    help="train this many more epochs from the last run's best weights (same data)")  # fmt: skip
     ap.add_argument("--eval", type=int, default=48, help="held-out images")
     ap.add_argument("--calib", type=int, default=32, help="int8 calibration images (from the training set)")
     ap.add_argument("--methods", default="minmax,kl,aciq", help="int8 calibration methods to compare")
@@ -208,9 +219,12 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("ZOO_CACHE", str(args.workdir / "zoo-cache"))
     data = args.workdir / f"data-{args.model}"
     state = args.workdir / f"trained-{args.model}.json"
-    if args.fresh or not state.is_file():
+    args.init = None
+    if args.fresh or not state.is_file() or args.more_epochs:
         if not args.ultralytics_python or not Path(args.ultralytics_python).is_file():
             ap.error("pass --ultralytics-python (a venv with ultralytics; see benchmarks/ultralytics_vs_zoo.py)")
+        if args.more_epochs and state.is_file() and not args.fresh:
+            args.init, args.epochs = json.loads(state.read_text())["checkpoint"], args.more_epochs
         state.write_text(json.dumps(train(args, data), indent=2))
     trained = json.loads(state.read_text())
     print(f"host: {platform.machine()} {os.cpu_count()} CPUs, python {platform.python_version()}; "
