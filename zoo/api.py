@@ -8,15 +8,13 @@ from typing import Any
 
 from zoo.errors import ConfigError
 from zoo.flows.artifacts import ensure_export, open_export, resolve_weights
-from zoo.flows.bench import bench
 from zoo.flows.compress import compress
-from zoo.flows.eval import evaluate
-from zoo.flows.export import export
-from zoo.flows.run import load, stream
+from zoo.flows.run import stream
 from zoo.flows.sensitivity import int8_sensitivity
 from zoo.flows.verify import verify_arm
 from zoo.registry import Registry, get_registry
 from zoo.specs import ModelSpec
+from zoo.tasks import Predictor
 
 __all__ = [
     "bench",
@@ -34,6 +32,47 @@ __all__ = [
     "stream",
     "verify_arm",
 ]
+
+
+def load(
+    name: str,
+    dtype: str | None = None,
+    threads: int | None = None,
+    weights: str | None = None,
+    artifacts: str | Path | None = None,
+    runtime: str | None = None,
+    roles: dict[str, str] | None = None,
+    **kwargs: Any,
+) -> Predictor:
+    """A ready predictor: ``zoo.load("yolov8n", dtype="int8")(image) -> Detections``.
+
+    ``dtype`` is the precision (fp32, fp16, int8, or a GGUF type); ``artifacts`` an export folder
+    (no torch needed); ``roles`` the models it runs with (``{"detector": "yolov8n"}``)."""
+    from zoo.flows.run import load as load_flow
+
+    return load_flow(name, dtype, runtime, threads, weights, artifacts=artifacts, roles=roles, **kwargs)
+
+
+def export(name: str, dtype: str = "fp32", **kwargs: Any) -> Any:
+    """PyTorch → TorchScript → PNNX → ncnn (or → ONNX with ``runtime="onnxruntime"``); the folder
+    and its manifest (``.folder``, ``.manifest``)."""
+    from zoo.flows.export import export as export_flow
+
+    return export_flow(name, dtype, **kwargs)
+
+
+def bench(name: str, dtypes: Any = ("fp32",), threads: Any = None, **kwargs: Any) -> list[Any]:
+    """Benchmark every runtime × dtype × thread count; one ModelCard per runtime × dtype."""
+    from zoo.flows.bench import bench as bench_flow
+
+    return bench_flow(name, list(dtypes), threads, **kwargs)
+
+
+def evaluate(name: str, data: str | Path, dtype: str | None = None, **kwargs: Any) -> Any:
+    """Accuracy on a labelled dataset through the model's task evaluator, into its card."""
+    from zoo.flows.eval import evaluate as evaluate_flow
+
+    return evaluate_flow(name, data, dtype, **kwargs)
 
 
 def list_models(task: str | None = None, registry: Registry | None = None) -> list[ModelSpec]:
@@ -65,9 +104,15 @@ def info(name: str, registry: Registry | None = None) -> dict[str, Any]:
 
 def pull(name: str, offline: bool = False, registry: Registry | None = None, progress: Any = None) -> Path:
     """Fetch the model's source weights (or its prebuilt artifact) into the cache, sha256-verified;
-    return the local path."""
+    return the local path. ``hf://ORG/REPO[@REV]`` fetches the exports pushed there instead
+    (``pull_exports``) and returns the first one's folder."""
     from zoo.flows.artifacts import materialize_artifact
     from zoo.sources import fetch
+
+    if name.startswith("hf://"):
+        from zoo.flows.hub import pull_exports
+
+        return pull_exports(name, registry, offline)[0].folder
 
     spec = (registry or get_registry()).get(name)
     if spec.weights is not None:

@@ -289,6 +289,11 @@ class ModelCard(Data):
             measured_at = sorted({"x".join(map(str, s[1:])) for s in (primary.input_shapes if primary else [])})
             if measured_at and measured_at != [self.input_resolution]:
                 comments.append(f"measured at input {', '.join(measured_at)}")
+            comments += [
+                f"{name} {m.latency.median_ms:.3g} ms/{m.unit}"
+                for name, m in r.measures.items()
+                if name not in ("model", "pipeline")
+            ]
             if r.stability.unstable:
                 comments.append("UNSTABLE: " + "; ".join(r.stability.reasons))
             if self.parity:
@@ -396,7 +401,9 @@ def render_hf_readme(
     board the card was not measured on."""
     from huggingface_hub import EvalResult, ModelCardData
 
-    random = bool(card.weights and card.weights.random)
+    # a solution has no weights of its own; its accuracy is "random weights" when a part's are
+    random = bool(card.weights and card.weights.random) or (card.accuracy_reason or "").startswith("random weights")
+    solution = card.weights is None and any(c.model for c in card.components.values())
     eval_results = [
         EvalResult(
             task_type=pipeline_tag or card.task,
@@ -433,11 +440,16 @@ def render_hf_readme(
         else (card.parity_reason or "not measured")
     )
     export = " → ".join(card.recipe.get("steps", [])) or "none (the artifact is the published file)"
+    if solution:
+        weights = "none of its own: each model it is made of has its own (below)"
+        export = "none of its own: each model it is made of is exported in its own right (see its card)"
     parts = "".join(
         f"\n- **{role}**: " + ", ".join(f"{k} {v}" for k, v in c.model_dump(exclude_none=True).items())
         for role, c in card.components.items()
     )
     pull = f"zoo pull hf://{repo_id}" if repo_id else f"zoo pull {card.model}"
+    if solution and not repo_id:
+        pull = "\n".join(f"zoo pull {m}" for m in dict.fromkeys(c.model for c in card.components.values() if c.model))
     body = f"""
 # {card.model} ({card.precision}, {card.runtime}) on {card.hardware.name}
 
@@ -480,6 +492,10 @@ def fmt_agreement(key: str, value: float) -> str:
     """Agreement figures are fractions (shown as %), except differences, mAPs, OKS and counts."""
     if "diff" in key:
         return f"{value:.2g}"
+    if key.endswith("_px"):
+        return f"{value:.2g} px"
+    if key.endswith("_ms"):
+        return f"{value:.3g} ms"
     if "map" in key or "oks" in key or "cosine" in key:
         return f"{value:.3f}"
     if key.endswith(("boxes", "count", "persons", "tracks")) or value > 1:

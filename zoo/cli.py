@@ -272,8 +272,11 @@ def info(name: str, as_json: bool) -> None:
     for role, need in spec["roles"].items():
         c.print(f"  needs a {need['task']} as {role}: default {need['default'] or 'none (pass --' + role + ' MODEL)'}")
     weights = spec["weights"]
-    c.print(f"  weights: {weights['uri'] if weights else 'none published (use --weights random)'}"
-            + (f" ({weights['license']})" if weights and weights.get("license") else ""))  # fmt: skip
+    if not spec["components"]:
+        c.print("  weights: none of its own (a solution: each model in its roles has its own)")
+    else:
+        c.print(f"  weights: {weights['uri'] if weights else 'none published (use --weights random)'}"
+                + (f" ({weights['license']})" if weights and weights.get("license") else ""))  # fmt: skip
     if spec["pre"]:
         pre = spec["pre"]
         c.print(
@@ -353,9 +356,20 @@ def plugins(as_json: bool) -> None:
 @click.option("--offline", is_flag=True, help="Use the cache only; never touch the network.")
 @click.option("--json", "as_json", is_flag=True)
 def pull(name: str, offline: bool, as_json: bool) -> None:
-    """Fetch a model's source weights or prebuilt artifact (sha256-verified, cached)."""
+    """Fetch a model's weights or prebuilt artifact (sha256-verified, cached), or with
+    hf://ORG/REPO[@REV] the exports pushed there (then zoo run/bench use them, no torch needed)."""
     from zoo import api
 
+    if name.startswith("hf://"):
+        from zoo.flows.hub import describe_pulled, pull_exports
+
+        pulled = describe_pulled(pull_exports(name, offline=offline))
+        if as_json:
+            _print_json(pulled)
+        else:
+            for p in pulled:
+                click.echo(f"{p['model']} {p['runtime']} {p['precision']} → {p['folder']}")
+        return
     bar = _LazyDownloadBar(f"pull {name}", enabled=not as_json)
     try:
         path = api.pull(name, offline=offline, progress=bar.update)
@@ -519,11 +533,13 @@ def run(
         elif len(inputs) > 1:
             raise click.UsageError(f"one SOURCE, got {len(inputs)}: {' '.join(inputs)}", ctx)
     try:
-        predictor = api.load(spec.id, precision, runtime, threads, weights, artifacts=artifacts, roles=roles,
-                             progress=status)  # fmt: skip
+        predictor = api.load(spec.id, dtype=precision, runtime=runtime, threads=threads, weights=weights,
+                             artifacts=artifacts, roles=roles, progress=status)  # fmt: skip
     finally:
         status.close()
-    exp = predictor.export
+    from zoo.flows.run import export_of
+
+    exp = export_of(predictor)  # a solution's: its first part's
     if exp is not None and exp.manifest.weights.random and not as_json:
         _console(stderr=True).print("note: random weights — these results mean nothing", style="yellow")
     meta = {"model": spec.id, "dtype": exp.manifest.precision if exp else precision, "runtime": exp.manifest.runtime
@@ -621,7 +637,6 @@ def bench(
     """Benchmark models and write their cards (one per runtime × precision × hardware)."""
     from zoo import api
     from zoo.card import markdown_table
-    from zoo.flows.bench import command_line
     from zoo.registry import get_registry
 
     if (name is None) == (task is None):
@@ -648,7 +663,7 @@ def bench(
                 model,
                 precision_list,
                 threads,
-                runtime_list,
+                runtimes=runtime_list,
                 runs=runs,
                 warmup=warmup,
                 weights=weights,
@@ -658,7 +673,6 @@ def bench(
                 artifacts=artifacts,
                 cards_root=cards_root,
                 progress=status,
-                command=command_line(sys.argv[1:]) if sys.argv[1:2] == ["bench"] else None,
             )
         finally:
             status.close()
@@ -811,7 +825,8 @@ def eval_cmd(
         _print_json({"report": report.model_dump(mode="json"), "card": str(folder)})
         return
     for metric in report.metrics:
-        click.echo(f"{metric.name}: {metric.value:.4f} ({metric.dataset}/{metric.split}, n={metric.n})")
+        split = f"/{metric.split}" if metric.split else ""
+        click.echo(f"{metric.name}: {metric.value:.4f} ({metric.dataset}{split}, n={metric.n})")
     click.echo(f"card: {folder}")
 
 
@@ -840,7 +855,7 @@ class _CountBar:
 @cli.command("verify")
 @click.argument("name")
 @click.option("--arm", is_flag=True, required=True, help="Compare against the aarch64 ncnn under qemu (cortex-a76).")
-@click.option("--dtype", "precisions", default="fp32,fp16,int8", show_default=True)
+@click.option("--dtype", "precisions", help="Comma-separated (default: each of fp32, fp16, int8 the model has).")
 @click.option("--weights", help=_WEIGHTS_HELP)
 @click.option(
     "--cpu", default="cortex-a76", show_default=True, help="QEMU_CPU: cortex-a76 is a Pi 5, cortex-a72 a Pi 4."
@@ -854,7 +869,7 @@ class _CountBar:
 def verify_cmd(
     name: str,
     arm: bool,
-    precisions: str,
+    precisions: str | None,
     weights: str | None,
     cpu: str,
     n_inputs: int,
@@ -865,9 +880,12 @@ def verify_cmd(
     from zoo import api
     from zoo.card import fmt_agreement
 
+    spec = _spec_and_task(name)[0]
+    chosen = _csv_names(precisions, "--dtype") or [p for p in ("fp32", "fp16", "int8") if p in spec.precisions("ncnn")]
+    _check_precisions(spec, chosen, ["ncnn"])
     results = api.verify_arm(
         name,
-        _csv_names(precisions, "--dtype") or [],
+        chosen,
         weights=weights,
         cpu=cpu,
         n_inputs=n_inputs,
@@ -883,6 +901,9 @@ def verify_cmd(
                 f"{precision:5} {label:12} max|Δ| {p['max_abs_diff']:.3g}  cosine {p['cosine']:.6f}  "
                 f"bit-exact {p['bit_exact']}  {agree}"
             )
+            for role, c in p.get("components", {}).items():  # several networks: each one's figures
+                click.echo(f"{'':5} {'':12}   {role}: max|Δ| {c['max_abs_diff']:.3g}  cosine {c['cosine']:.6f}  "
+                           f"bit-exact {c['bit_exact']}")  # fmt: skip
 
 
 @cli.group()
@@ -893,19 +914,22 @@ def card() -> None:
 @card.command("push")
 @click.argument("name")
 @click.option("--repo", required=True, help="Hub repository ORG/NAME (created if missing).")
-@click.option("--dtype", "precision", help="Only this precision's card.")
-@click.option("--artifacts", type=click.Path(path_type=Path), help="Also upload this export folder's files.")
+@click.option("--dtype", "precision", help="Only this precision's cards.")
+@click.option(
+    "--artifacts", type=click.Path(path_type=Path), multiple=True,
+    help="Export folder to upload (repeatable; default: each card's export found in the cache).",
+)  # fmt: skip
 @click.option("--cards", "cards_root", type=click.Path(path_type=Path))
 @click.option("--private", is_flag=True)
 def card_push(
-    name: str, repo: str, precision: str | None, artifacts: Path | None, cards_root: Path | None, private: bool
+    name: str, repo: str, precision: str | None, artifacts: tuple[Path, ...], cards_root: Path | None, private: bool
 ) -> None:
-    """Upload a model's cards (README.md with YAML header + card.json) to the Hub."""
-    from zoo.publish import push_card
+    """Upload a model's cards, their exports and a front page listing every row to the Hub."""
+    from zoo.flows.hub import push_card
     from zoo.registry import get_registry
 
     model = get_registry().get(name).id if "@" not in name else name
-    click.echo(push_card(model, repo, dtype=precision, artifacts=artifacts, cards_root=cards_root, private=private))
+    click.echo(push_card(model, repo, precision, list(artifacts), cards_root=cards_root, private=private))
 
 
 @cli.command("sensitivity")

@@ -40,11 +40,25 @@ def file_sha256(path: Path) -> str:
     path = Path(path)
     where, stamp = _key(path)
     known = _read().get(where)
-    if isinstance(known, list) and len(known) == 2 and known[0] == stamp:
+    if isinstance(known, list) and len(known) == 2 and known[0] == stamp and isinstance(known[1], str):
         return str(known[1])
     digest = sha256_file(path)
     _remember(where, stamp, digest)
     return digest
+
+
+def probed(key: str) -> bool:
+    """Whether an export (by the sha256 of its manifest) was already loaded and run safely."""
+    return key in set(_read().get("__probed__", []))
+
+
+def remember_probed(key: str) -> None:
+    data = _read()
+    keys = [k for k in data.get("__probed__", []) if k != key][-(_MAX_ENTRIES - 1) :] + [key]
+    data["__probed__"] = keys
+    with contextlib.suppress(OSError):
+        os.makedirs(_store().parent, exist_ok=True)
+        atomic_write_text(_store(), json.dumps(data))
 
 
 def _remember(where: str, stamp: str, digest: str) -> None:

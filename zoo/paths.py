@@ -28,8 +28,14 @@ def user_cache_dir() -> Path:
 
 
 def cards_dir() -> Path:
-    """``$ZOO_CARDS_DIR``, else ``./cards`` (the repository's benchmark table when run from it)."""
-    return Path(os.environ.get("ZOO_CARDS_DIR") or "cards")
+    """``$ZOO_CARDS_DIR``, else the per-user data folder (``$XDG_DATA_HOME/zoo/cards``, else
+    ``~/.local/share/zoo/cards``): the same table wherever zoo runs, and running zoo inside the
+    repository never rewrites its committed cards (``make cards`` does that on purpose)."""
+    env = os.environ.get("ZOO_CARDS_DIR")
+    if env:
+        return Path(os.path.abspath(env))
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(os.path.abspath(base)) / "zoo" / "cards"
 
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:

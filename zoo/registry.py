@@ -7,6 +7,7 @@ A plugin whose hook raises is recorded as a failure and its registrations droppe
 
 from __future__ import annotations
 
+import difflib
 import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -75,10 +76,52 @@ def _loc(loc: tuple[Any, ...]) -> str:
     return ".".join(str(part) for part in loc)
 
 
+MAX_REGISTRY_BYTES = 4 << 20
+MAX_YAML_NODES = 200_000
+
+
+def expanded_nodes(node: Any, memo: dict[int, int] | None = None) -> int:
+    """How many nodes the YAML document becomes once aliases are expanded (an alias counts its
+    whole target again): a few hundred bytes of nested aliases ("billion laughs") expand to
+    billions, which any later traversal (validation, copies) would pay for."""
+    memo = {} if memo is None else memo
+    key = id(node)
+    if key not in memo:
+        memo[key] = 1  # cycles (recursive aliases) count once
+        children: list[Any] = []
+        if isinstance(node, yaml.SequenceNode):
+            children = list(node.value)
+        elif isinstance(node, yaml.MappingNode):
+            children = [n for pair in node.value for n in pair]
+        memo[key] = 1 + sum(expanded_nodes(c, memo) for c in children)
+    return memo[key]
+
+
 def load_registry_file(path: Path) -> RegistryFile:
-    """Parse and validate registry.yaml; every error names the file, the key and the fix."""
+    """Parse and validate registry.yaml; every error names the file, the key and the fix.
+
+    Bounded: at most MAX_REGISTRY_BYTES of UTF-8 text and MAX_YAML_NODES nodes once aliases expand."""
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        if path.stat().st_size > MAX_REGISTRY_BYTES:
+            raise ConfigError(
+                f"{path}: {path.stat().st_size} bytes is too large for a registry file (limit {MAX_REGISTRY_BYTES})"
+            )
+        text = path.read_text(encoding="utf-8")
+        loader = yaml.SafeLoader(text)
+        try:
+            node = loader.get_single_node()
+            if node is not None and expanded_nodes(node) > MAX_YAML_NODES:
+                raise ConfigError(
+                    f"{path}: expands to over {MAX_YAML_NODES} YAML nodes through its aliases (*refs); "
+                    "a registry file needs far fewer — remove the nested aliases"
+                )
+            raw = loader.construct_document(node) if node is not None else None
+        finally:
+            loader.dispose()
+    except UnicodeDecodeError as err:
+        raise ConfigError(
+            f"{path}: not a text file (byte {err.start} is not UTF-8); ZOO_REGISTRY must name a registry.yaml"
+        ) from None
     except OSError as err:
         raise ConfigError(f"{path}: cannot read ({err.strerror}); set ZOO_REGISTRY to a readable file") from err
     except yaml.YAMLError as err:
@@ -311,7 +354,11 @@ class Registry:
 
     def exporter(self, name: str) -> Any:
         if name not in self.exporters:
-            raise UnknownModelError(name, self.exporters, what="export step")
+            close = ", ".join(difflib.get_close_matches(name, list(self.exporters), n=3, cutoff=0.5))
+            raise PluginError(
+                f"unknown export step {name!r} in a recipe{f'; did you mean {close}?' if close else ''} "
+                f"(registered steps: {', '.join(self.exporters)}; `zoo plugins` lists them)"
+            )
         return self.exporters[name].value
 
     def runtime(self, name: str, *, usable: bool = True) -> Any:

@@ -180,7 +180,7 @@ def check_method(method: str, sample_count: int) -> None:
     if sample_count < need:
         raise InputError(
             f"int8 calibration method {method!r} needs at least {need} samples, got {sample_count}"
-            " (use method='minmax' for fewer)"
+            " (--method minmax works with fewer; or pass more images with --calib DIR)"
         )
 
 

@@ -86,8 +86,12 @@ def open_export(
     runtime: str | None = None,
     precision: str | None = None,
     registry: Registry | None = None,
+    probe: bool = True,
 ) -> ExportResult:
-    """Read and check an export folder (see the module docstring); one line on any mismatch."""
+    """Read and check an export folder (see the module docstring); one line on any mismatch.
+
+    ``probe`` loads and runs it once in a child process first, unless that was already done for
+    this manifest (zoo.flows.probe): a crafted file can then only kill the child."""
     folder = Path(folder)
     if not folder.exists():
         raise InputError(f"{folder}: no such export folder; pass the folder zoo export wrote (it holds {MANIFEST})")
@@ -103,10 +107,8 @@ def open_export(
         raise ConfigError(
             f"{folder}: this export is {manifest.precision}, not {precision}; drop --dtype or pass --dtype {manifest.precision}"
         )
-    if spec is not None and set(manifest.components) != set(spec.components):
-        raise ConfigError(
-            f"{folder}: components {sorted(manifest.components)} do not match {spec.id}'s {sorted(spec.components)}"
-        )
+    if spec is not None:
+        check_against_spec(folder, manifest, spec)
     verify_files(folder, manifest)
     reg = registry or get_registry()
     rt = reg.runtime(manifest.runtime, usable=False)
@@ -114,7 +116,36 @@ def open_export(
         if comp.format not in rt.formats:
             raise ConfigError(f"{folder}: component {role!r} is {comp.format!r}, which runtime {rt.name!r} cannot load")
         rt.check(comp.format, manifest.files(folder, role))
+    if probe:
+        from zoo.flows.probe import probe_in_child
+
+        probe_in_child(folder)
     return ExportResult(folder, manifest)
+
+
+def check_against_spec(folder: Path, manifest: ExportManifest, spec: ModelSpec) -> None:
+    """The folder's components, inputs and declared outputs are the model's: a manifest edited to
+    name another model, or another model's export, is refused before anything runs."""
+    if set(manifest.components) != set(spec.components):
+        raise ConfigError(
+            f"{folder}: components {sorted(manifest.components)} do not match {spec.id}'s {sorted(spec.components)}"
+        )
+    for role, comp in spec.components.items():
+        got = manifest.components[role]
+        if comp.inputs and got.inputs and [(t.name, t.shape) for t in got.inputs] != [
+            (t.name, t.shape) for t in comp.inputs
+        ]:
+            raise ConfigError(
+                f"{folder}: component {role!r} takes {[(t.name, list(t.shape)) for t in got.inputs]}, but "
+                f"{spec.id} takes {[(t.name, list(t.shape)) for t in comp.inputs]}; this is not an export of {spec.id}"
+            )
+        declared = {t.name: t.shape for t in comp.outputs}
+        exported = {t.name: t.shape for t in got.outputs}
+        if declared and exported and any(exported.get(n) != s for n, s in declared.items()):
+            raise ConfigError(
+                f"{folder}: component {role!r} outputs {exported}, but {spec.id} declares {declared}; "
+                f"this is not an export of {spec.id}"
+            )
 
 
 def verify_files(folder: Path, manifest: ExportManifest) -> None:
@@ -164,6 +195,10 @@ def ensure_export(
         raise ConfigError(reason)
     if spec.recipe_for(runtime, precision) is None:
         return materialize_artifact(spec, precision, offline=offline, registry=reg, progress=progress)
+    if calib is None:
+        found = find_export(spec, runtime, precision, weights, method, registry=reg)
+        if found is not None:
+            return found
     _, winfo = resolve_weights(spec, weights, offline)
     folder = default_export_dir(spec, runtime, precision, winfo, int8_suffix(spec, runtime, precision, method))
     if (folder / MANIFEST).is_file() and calib is None:
@@ -174,6 +209,54 @@ def ensure_export(
         name, precision, runtime=runtime, weights=weights, out_dir=folder, calib=calib, method=method,
         offline=offline, registry=reg, progress=progress,
     )  # fmt: skip
+
+
+def weights_match(spec: ModelSpec, weights: str | None, info: WeightsInfo) -> bool:
+    """Whether an export made from ``info`` is one of ``weights`` (None: the registry's), decided
+    without downloading the weights or importing torch."""
+    if weights == RANDOM:
+        return info.random
+    if info.random:
+        return False
+    if weights is not None:
+        path = Path(weights)
+        return path.is_file() and info.sha256 == file_sha256(path)
+    ref = spec.weights
+    if ref is None or info.sha256 is None:
+        return False
+    if ref.sha256:
+        return info.sha256 == ref.sha256
+    return bool(ref.sha256_prefix) and info.sha256.startswith(ref.sha256_prefix or "") and info.source == ref.uri
+
+
+def find_export(
+    spec: ModelSpec,
+    runtime: str,
+    precision: str,
+    weights: str | None,
+    method: str | None = None,
+    registry: Registry | None = None,
+) -> ExportResult | None:
+    """An export of ``spec`` for runtime/precision from these weights already in the cache — made
+    here, or pulled from the Hub (``zoo pull hf://...``) — found without torch or a download."""
+    root = cache_dir() / "artifacts" / spec.id
+    if not root.is_dir():
+        return None
+    want_method = (method or spec.int8_method) if (runtime, precision) == ("ncnn", "int8") else None
+    for folder in sorted(root.iterdir()):
+        if folder.name.startswith(".") or not (folder / MANIFEST).is_file():
+            continue
+        try:
+            manifest = ExportManifest.load(folder)
+        except ConfigError:
+            continue
+        if (manifest.runtime, manifest.precision) != (runtime, precision) or manifest.extra.get("variant"):
+            continue
+        if want_method is not None and manifest.extra.get("int8_method") != want_method:
+            continue
+        if weights_match(spec, weights, manifest.weights):
+            return open_export(folder, spec, runtime, precision, registry)
+    return None
 
 
 def materialize_artifact(
@@ -216,6 +299,8 @@ def materialize_artifact(
                     format=ref.format,
                     precision=precision,
                     files={kind: p.name for kind, p in fetched.items()},
+                    inputs=list(spec.component.inputs),
+                    outputs=list(spec.component.outputs),
                     runtime_options=rt.options_for(precision),
                 )
             },
@@ -243,6 +328,13 @@ def load_sessions(exp: ExportResult, threads: int, registry: Registry | None = N
             session = rt.load(
                 comp.format, exp.files(role), threads=threads, options=comp.runtime_options, outputs=comp.outputs
             )
+            names = getattr(session, "output_names", None)
+            if comp.outputs and names is not None and sorted(names) != sorted(t.name for t in comp.outputs):
+                session.close()
+                raise ConfigError(
+                    f"{exp.folder}: component {role!r} produces {sorted(names)}, its manifest says "
+                    f"{sorted(t.name for t in comp.outputs)}; the files were changed — export again"
+                )
             # inputs the export cannot take fail in one line (a fixed-shape graph would compute garbage)
             sessions[role] = (
                 ShapeCheckedSession(session, comp.inputs, f"{exp.folder.name}/{role}") if comp.inputs else session

@@ -61,6 +61,28 @@ def check_target(out: Path) -> None:
         )
 
 
+def check_keep_float(
+    registry: Registry, spec: ModelSpec, runtime: str, weights: str | None, names: Sequence[str]
+) -> None:
+    """Unknown --keep-float layer names are refused before any work when an fp32 export of the same
+    weights is at hand (its .param names every layer); otherwise the int8 step refuses them right
+    after the fp32 conversion."""
+    import difflib
+
+    from zoo.flows.artifacts import find_export
+    from zoo.runtimes.ncnn.param import read_param
+
+    fp32 = find_export(spec, runtime, "fp32", weights, registry=registry)
+    if fp32 is None:
+        return
+    known = {layer.name for role in fp32.manifest.components for layer in read_param(fp32.file("param", role)).layers}
+    for name in names:
+        if name not in known:
+            close = difflib.get_close_matches(name, sorted(known), n=3, cutoff=0.4)
+            hint = f"; did you mean {', '.join(close)}?" if close else "; zoo sensitivity lists the layers"
+            raise InputError(f"--keep-float {name}: {spec.id} has no such layer{hint}")
+
+
 def check_free_space(folder: Path, modules: dict[str, Any]) -> None:
     """Refuse to start when the disk cannot hold the export (TorchScript + artifacts ≈ 3× the fp32
     weights): torch aborts the whole process when a write fails mid-save."""
@@ -133,6 +155,8 @@ def export(
         method = method or spec.int8_method
     int8_roles = [r for r, c in spec.components.items() if c.export_as.get(precision, precision) == "int8"]
     calib_items, calib_desc = calibration_source(reg, spec, calib) if int8_roles else ([], "")
+    if keep_float:
+        check_keep_float(reg, spec, runtime, weights, keep_float)
     weights_path, winfo = resolve_weights(spec, weights, offline)
     suffix = (f"-{variant}" if variant else "") + int8_suffix(spec, runtime, precision, method)
     out = Path(out_dir) if out_dir else default_export_dir(spec, runtime, precision, winfo, suffix)
@@ -242,6 +266,11 @@ def export(
         else:
             manifest.parity_reason = "parity check skipped (--no-parity)"
         manifest.save(work)
+        if parity:  # the artifacts just loaded and ran here: no need to probe them in a child
+            from zoo.flows.probe import manifest_key
+            from zoo.integrity import remember_probed
+
+            remember_probed(manifest_key(work))
     return ExportResult(out, manifest)
 
 

@@ -32,6 +32,7 @@ def load(
     registry: Registry | None = None,
     progress: Progress | None = None,
     exports: Mapping[str, str | Path] | None = None,
+    require_roles: bool = True,
 ) -> Predictor:
     """A ready predictor for ``name``.
 
@@ -39,7 +40,9 @@ def load(
     export for ``weights`` (exported first if needed). ``roles`` fills the models this one needs
     (``{"detector": "yolov8n"}``; a solution's defaults otherwise); each runs in the same
     precision and runtime. ``exports`` maps model ids to export folders for the parts (the bench
-    worker's way). ``threads`` defaults to the physical cores.
+    worker's way). ``threads`` defaults to the physical cores. ``require_roles=False`` leaves a
+    role without a default unfilled when none is given (a benchmark of the model's own networks,
+    an evaluation on ground-truth boxes): the predictor then says itself if it needs it.
     """
     reg = registry or get_registry()
     spec = reg.get(name)
@@ -62,7 +65,7 @@ def load(
         raise ConfigError(f"{spec.id} is a solution: pass each model's export folder, not --artifacts")
     try:
         parts = _load_parts(spec, roles or {}, precision or (exp.manifest.precision if exp else None), runtime,
-                            threads, weights, offline, reg, progress, exports)  # fmt: skip
+                            threads, weights, offline, reg, progress, exports, require_roles)  # fmt: skip
     except BaseException:
         for session in sessions.values():
             session.close()
@@ -83,6 +86,7 @@ def _load_parts(
     reg: Registry,
     progress: Progress | None,
     exports: Mapping[str, str | Path],
+    require_roles: bool = True,
 ) -> dict[str, Predictor]:
     unknown = [r for r in given if r not in spec.roles]
     if unknown:
@@ -92,6 +96,8 @@ def _load_parts(
     try:
         for role, need in spec.roles.items():
             choice = given.get(role) or need.default
+            if choice is None and not require_roles:
+                continue
             if choice is None:
                 examples = ", ".join(s.id for s in reg.list(need.task)[:3]) if need.task in reg.tasks else need.task
                 raise InputError(
@@ -114,6 +120,16 @@ def _load_parts(
             p.close()
         raise
     return parts
+
+
+def export_of(predictor: Predictor) -> ExportResult | None:
+    """The export a predictor runs: its own, or for a solution (nothing of its own) its first
+    part's, which says the runtime, precision and weights it ran in."""
+    own = getattr(predictor, "export", None)  # duck-typed predictors may have neither attribute
+    if own is not None:
+        return own  # type: ignore[no-any-return]
+    parts = getattr(predictor, "parts", {})
+    return next((found for p in parts.values() if (found := export_of(p)) is not None), None)
 
 
 def stream(predictor: Predictor, source: Any, **options: Any) -> Iterator[tuple[Any, Any]]:

@@ -18,6 +18,7 @@ _WHERE = {
     "Classification": "zoo.results.classification",
     "Detections": "zoo.results.detection",
     "InstanceMasks": "zoo.results.segmentation",
+    "Tracks": "zoo.results.tracks",
 }
 
 __all__ = ["Result", *_WHERE]

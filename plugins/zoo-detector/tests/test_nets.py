@@ -9,10 +9,11 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from zoo.checkpoints import Inert, read_checkpoint  # noqa: E402
 from zoo.errors import CheckpointError  # noqa: E402
 from zoo_detector import plugin  # noqa: E402
 from zoo_detector.decode import make_grid  # noqa: E402
-from zoo_detector.loaders import Inert, load_ultralytics, restricted_load  # noqa: E402
+from zoo_detector.loaders import load_ultralytics  # noqa: E402
 from zoo_detector.nets.common import count_params  # noqa: E402
 from zoo_detector.nets.fcos import fcos_resnet50_fpn, upgrade_fpn_keys  # noqa: E402
 from zoo_detector.nets.yolov8 import yolov8n  # noqa: E402
@@ -107,7 +108,7 @@ def test_restricted_unpickler_reads_whole_model_pickles(tmp_path: Path) -> None:
         from zoo.checkpoints import load_state_dict
 
         load_state_dict(path)
-    obj = restricted_load(path)
+    obj = read_checkpoint(path, allow_objects=True)
     assert isinstance(obj["model"], Inert) and "zoo_detector.nets.yolov8" in obj["model"].origin
     state = load_ultralytics(path)
     ref = {k: v.float() if v.is_floating_point() else v for k, v in model.state_dict().items()}
@@ -127,7 +128,7 @@ def test_restricted_unpickler_never_runs_pickled_code(tmp_path: Path, monkeypatc
     monkeypatch.chdir(tmp_path)
     path = tmp_path / "evil.pt"
     torch.save({"model": _Boom(), "x": torch.zeros(1)}, path, pickle_protocol=pickle.HIGHEST_PROTOCOL)
-    obj = restricted_load(path)
+    obj = read_checkpoint(path, allow_objects=True)
     assert not (tmp_path / "PWNED").exists()
     assert isinstance(obj["model"], Inert) and obj["model"].origin in ("os.system", "posix.system")
     with pytest.raises(CheckpointError, match="pickled torch module"):
@@ -137,8 +138,8 @@ def test_restricted_unpickler_never_runs_pickled_code(tmp_path: Path, monkeypatc
 def test_restricted_loader_refuses_non_checkpoints(tmp_path: Path) -> None:
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"not a zip")
-    with pytest.raises(CheckpointError, match="zip-format"):
-        restricted_load(bad)
+    with pytest.raises(CheckpointError, match="not a PyTorch checkpoint"):
+        read_checkpoint(bad, allow_objects=True)
 
 
 def test_restricted_unpickler_reads_python2_names(tmp_path: Path) -> None:
@@ -146,7 +147,7 @@ def test_restricted_unpickler_reads_python2_names(tmp_path: Path) -> None:
     # carry a ``_non_persistent_buffers_set``); those must map to the real builtins, not placeholders
     path = tmp_path / "p2.pt"
     torch.save({"s": {1, 2}, "f": frozenset({3}), "t": torch.ones(2)}, path, pickle_protocol=2)
-    obj = restricted_load(path)
+    obj = read_checkpoint(path, allow_objects=True)
     assert obj["s"] == {1, 2} and isinstance(obj["s"], set)
     assert obj["f"] == frozenset({3}) and torch.equal(obj["t"], torch.ones(2))
 
