@@ -316,8 +316,8 @@ def materialize_artifact(
 
 # -- sessions ----------------------------------------------------------------------------------
 def load_sessions(exp: ExportResult, threads: int, registry: Registry | None = None) -> dict[str, Any]:
-    """One runtime session per component of a checked export folder, each refusing inputs its
-    export cannot take (``ShapeCheckedSession``)."""
+    """One runtime session per component of a checked export folder; an exported one refuses inputs
+    its export cannot take (``ShapeCheckedSession``)."""
     from zoo.runtimes import ShapeCheckedSession
 
     reg = registry or get_registry()
@@ -335,9 +335,11 @@ def load_sessions(exp: ExportResult, threads: int, registry: Registry | None = N
                     f"{exp.folder}: component {role!r} produces {sorted(names)}, its manifest says "
                     f"{sorted(t.name for t in comp.outputs)}; the files were changed — export again"
                 )
-            # inputs the export cannot take fail in one line (a fixed-shape graph would compute garbage)
+            # inputs an exported graph cannot take fail in one line (one traced at a fixed shape would
+            # compute garbage); a prebuilt artifact (no recipe) is its runtime's business
+            checked = comp.inputs and exp.manifest.recipe is not None
             sessions[role] = (
-                ShapeCheckedSession(session, comp.inputs, f"{exp.folder.name}/{role}") if comp.inputs else session
+                ShapeCheckedSession(session, comp.inputs, f"{exp.folder.name}/{role}") if checked else session
             )
     except BaseException:
         for session in sessions.values():
