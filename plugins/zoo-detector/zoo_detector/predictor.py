@@ -20,10 +20,13 @@ import numpy as np
 from zoo.errors import InputError
 from zoo.specs import SINGLE
 from zoo.tasks import Predictor, Probe
-from zoo_detector.processing import network_size, preprocess
+from zoo_detector.processing import preprocess
 
 
 class LetterboxPredictor(Predictor):
+    """One network: letterbox (square, or the rectangle ``rect`` decides) → session → the task's
+    ``postprocess``, which reads the real input shape from the context."""
+
     def predict(self, item: Any, options: Mapping[str, Any]) -> Any:
         from zoo.images import as_image
 
@@ -102,14 +105,6 @@ def bench_probes(predictor: Predictor, item: Any) -> list[Probe]:
         probes.append(Probe("model:square", square, "the networks alone on the full square letterbox (--no-rect)",
                             input_shapes=input_shapes(calls)))  # fmt: skip
     return probes
-
-
-def network_size_for(predictor: Predictor, image: np.ndarray, rect: bool | None = None) -> tuple[int, int]:
-    """The (height, width) ``predictor`` runs ``image`` at."""
-    if predictor.spec.pre is None:
-        raise InputError(f"{predictor.spec.id} has no preprocessing spec")
-    use = predictor.rect(rect) if isinstance(predictor, LetterboxPredictor) else False
-    return network_size(image.shape[:2], predictor.spec.pre, use)
 
 
 CALIBRATION_ASPECTS = (4 / 3, 16 / 9, 3 / 4)

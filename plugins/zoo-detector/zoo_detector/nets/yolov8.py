@@ -199,7 +199,9 @@ class YOLOv8(nn.Module):
 
     strides = (8, 16, 32)
 
-    def __init__(self, scale: tuple[float, float, int] = (0.33, 0.25, 1024), nc: int = 80, head: str = "detect") -> None:
+    def __init__(
+        self, scale: tuple[float, float, int] = (0.33, 0.25, 1024), nc: int = 80, head: str = "detect"
+    ) -> None:
         super().__init__()
         depth, width, max_ch = scale
         layers, self.sources = _yolov8_layers(width, depth, max_ch, nc, head)
