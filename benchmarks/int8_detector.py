@@ -18,8 +18,8 @@ model whose scores mean something:
    does; in the separate Ultralytics venv (benchmarks/ultralytics_vs_zoo.py says how to make it;
    Ultralytics is AGPL and never a zoo dependency). Made once per workdir and model.
 3. zoo exports the checkpoint to ncnn fp32 and to int8 with each calibration method (calibrated on
-   training images through the task's own predictor, at the shapes inference sees), then on the
-   held-out set:
+   training images, half of them cropped to 4:3, through the task's own predictor: at the 640x640
+   square and the 480x640 rectangle inference sees), then on the held-out set:
    - COCO mAP against the ground truth (the task's evaluator: box mAP, plus mask mAP for the
      segmenter), fp32 rectangular (the default: 480x640 for these 4:3 images), fp32 square
      (``rect=False``: 640x640) and int8 (rectangular);
@@ -143,8 +143,15 @@ def zoo_side(args: argparse.Namespace, checkpoint: str, data: Path) -> dict[str,
     calib_dir = args.workdir / f"calib-{name}"
     shutil.rmtree(calib_dir, ignore_errors=True)
     calib_dir.mkdir(parents=True)
-    for p in sorted((data / "images" / "train").glob("*.jpg"))[: args.calib]:
-        shutil.copy(p, calib_dir / p.name)
+    from PIL import Image
+
+    # the shapes inference sees: half the calibration images cropped to 4:3 (the held-out photos' shape)
+    for i, p in enumerate(sorted((data / "images" / "train").glob("*.jpg"))[: args.calib]):
+        if i % 2:
+            with Image.open(p) as im:
+                im.crop((0, 40, 320, 280)).save(calib_dir / p.name, quality=95)
+        else:
+            shutil.copy(p, calib_dir / p.name)
     t0 = time.perf_counter()
     exports = {"fp32": api.export(name, "fp32", weights=checkpoint, out_dir=args.workdir / f"{name}-fp32")}
     for method in args.methods:
