@@ -1,27 +1,32 @@
-"""yolov8n int8 vs fp32 on a *trained* detector: speed, and fidelity that means something.
+"""yolov8n / yolov8n-seg, trained: int8 vs fp32 (per calibration method) and rect vs square.
 
     .venv/bin/python benchmarks/int8_detector.py --ultralytics-python /tmp/ultra-venv/bin/python \
-        [--epochs 80] [--train 320] [--eval 48] [--threads 1,2] [--workdir /tmp/zoo-int8-detector] [--json out.json]
+        [--model yolov8n|yolov8n-seg] [--epochs 80] [--train 320] [--eval 48] [--methods minmax,kl,aciq] \
+        [--threads 1,2] [--workdir /tmp/zoo-int8-detector] [--train-only] [--json out.json]
 
-Why: no trained detector weights are reachable offline, and a random-weights yolov8n scores every
-box near its class prior (about 1e-4, with exact ties), so "mAP of int8 detections against fp32
-detections" on it measures noise. This script makes a detector whose scores mean something:
+Why: no trained detector or segmenter weights are reachable offline, and a random-weights model
+scores every box near its class prior (about 1e-4, with exact ties), so "mAP of int8 against fp32"
+or "what rectangular inference costs in accuracy" measured on one is noise. This script makes a
+model whose scores mean something:
 
-1. A synthetic detection set, made here (numpy + Pillow, seeded): backgrounds are random crops of
-   zoo's four embedded photos (flipped, colour-jittered); on them 1-6 objects of three classes
-   (filled circle, rectangle, triangle; random colour, size and place, possibly overlapping).
-   Training images are 320x320 in YOLO format; held-out evaluation images are 640x480 with their
-   COCO-format annotations, a different seed.
-2. Ultralytics trains ``YOLO('yolov8n.yaml')`` on it (80 class slots as in COCO, the first three
-   used, so the checkpoint loads into zoo's yolov8n as an upstream one does), in the separate
-   Ultralytics venv (see benchmarks/ultralytics_vs_zoo.py for how to make it; Ultralytics is AGPL
-   and never a zoo dependency). Made once per workdir; ``--fresh`` remakes data and weights.
-3. zoo exports that checkpoint to ncnn fp32 and int8 (KL, calibrated on training images through
-   the detector's own preprocessing), then on the held-out set:
-   - COCO mAP of each against the ground truth (``zoo.eval.coco.evaluate``, conf 0.001),
-   - mAP of the int8 detections scored against the fp32 detections as ground truth (fp32 at the
-     working threshold 0.25, int8 at 0.001; ``detections_agreement_map``),
-   - model-only latency (ncnn extract) of both, interleaved, at each thread count.
+1. A synthetic set (``zoo_detector.synthetic``: photo crops with 1-6 non-overlapping circles,
+   rectangles and triangles, each mask exactly its polygon), seeded: 320x320 training images in
+   Ultralytics' YOLO format (boxes, or polygons for the segmenter), and held-out 640x480 (4:3)
+   images in COCO format with polygon masks, another seed.
+2. Ultralytics trains ``YOLO('yolov8n.yaml')`` (or ``yolov8n-seg.yaml``) on it, 80 class slots as in
+   COCO with the first three used, so the checkpoint loads into zoo's model as an upstream one
+   does; in the separate Ultralytics venv (benchmarks/ultralytics_vs_zoo.py says how to make it;
+   Ultralytics is AGPL and never a zoo dependency). Made once per workdir and model.
+3. zoo exports the checkpoint to ncnn fp32 and to int8 with each calibration method (calibrated on
+   training images, half of them cropped to 4:3, through the task's own predictor: at the 640x640
+   square and the 480x640 rectangle inference sees), then on the held-out set:
+   - COCO mAP against the ground truth (the task's evaluator: box mAP, plus mask mAP for the
+     segmenter), fp32 rectangular (the default: 480x640 for these 4:3 images), fp32 square
+     (``rect=False``: 640x640) and int8 (rectangular);
+   - int8 scored against fp32 (fp32 at the working threshold 0.25 as ground truth, int8 at 0.001):
+     box mAP, and mask mAP for the segmenter; the same for square scored against rect;
+   - the networks alone (ncnn) fp32 vs int8 at the 480x640 rectangle and the 640x640 square,
+     interleaved, at each thread count.
 """
 
 from __future__ import annotations
@@ -33,232 +38,182 @@ import platform
 import shutil
 import statistics
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 REPO = Path(__file__).resolve().parents[1]
-CLASSES = ("circle", "rectangle", "triangle")
 DEFAULT_WORKDIR = Path(os.environ.get("TMPDIR", "/tmp")) / "zoo-int8-detector"
+HELD_OUT = (640, 480)  # width, height: a 4:3 photo
 
 
-# -- synthetic data (zoo venv) --------------------------------------------------------------------
-def _backgrounds() -> list[np.ndarray]:
-    from PIL import Image
-
-    folder = REPO / "zoo" / "data" / "images"
-    return [np.asarray(Image.open(p).convert("RGB")) for p in sorted(folder.glob("*.jpg"))]
-
-
-def _scene(rng: np.random.Generator, photos: list[np.ndarray], width: int, height: int) -> tuple[Any, list[Any]]:
-    """One image: a jittered photo crop with 1-6 shapes; boxes as (class, x1, y1, x2, y2)."""
-    from PIL import Image, ImageDraw
-
-    photo = photos[int(rng.integers(len(photos)))]
-    h, w = photo.shape[:2]
-    scale = rng.uniform(max(width / w, height / h), max(width / w, height / h) * 2.0)
-    img = Image.fromarray(photo).resize((int(w * scale) + 1, int(h * scale) + 1), Image.BILINEAR)
-    left = int(rng.integers(0, img.width - width + 1))
-    top = int(rng.integers(0, img.height - height + 1))
-    arr = np.asarray(img.crop((left, top, left + width, top + height))).astype(np.float32)
-    if rng.random() < 0.5:
-        arr = arr[:, ::-1]
-    arr = np.clip(arr * rng.uniform(0.7, 1.3) + rng.uniform(-30, 30, 3), 0, 255).astype(np.uint8)
-    canvas = Image.fromarray(np.ascontiguousarray(arr))
-    draw = ImageDraw.Draw(canvas)
-    boxes = []
-    short = min(width, height)
-    for _ in range(int(rng.integers(1, 7))):
-        cls = int(rng.integers(len(CLASSES)))
-        bw, bh = (rng.uniform(0.06, 0.45) * short for _ in range(2))
-        if cls == 0:
-            bh = bw
-        x1, y1 = rng.uniform(0, width - bw), rng.uniform(0, height - bh)
-        x2, y2 = x1 + bw, y1 + bh
-        colour = tuple(int(c) for c in rng.integers(0, 256, 3))
-        if cls == 0:
-            draw.ellipse((x1, y1, x2, y2), fill=colour)
-        elif cls == 1:
-            draw.rectangle((x1, y1, x2, y2), fill=colour)
-        else:
-            draw.polygon([(x1, y2), (x2, y2), ((x1 + x2) / 2, y1)], fill=colour)
-        boxes.append((cls, x1, y1, x2, y2))
-    return canvas, boxes
-
-
-def make_data(root: Path, n_train: int, n_eval: int, seed: int = 0) -> dict[str, Any]:
-    photos = _backgrounds()
-    rng = np.random.default_rng(seed)
-    for split in ("train", "val"):
-        (root / "images" / split).mkdir(parents=True, exist_ok=True)
-        (root / "labels" / split).mkdir(parents=True, exist_ok=True)
-    for i in range(n_train):
-        img, boxes = _scene(rng, photos, 320, 320)
-        img.save(root / "images" / "train" / f"{i:05d}.jpg", quality=92)
-        lines = [f"{c} {(x1 + x2) / 640:.6f} {(y1 + y2) / 640:.6f} {(x2 - x1) / 320:.6f} {(y2 - y1) / 320:.6f}"
-                 for c, x1, y1, x2, y2 in boxes]
-        (root / "labels" / "train" / f"{i:05d}.txt").write_text("\n".join(lines) + "\n")
-    # Ultralytics wants a val split: a few training-style images (never the held-out set)
-    for i in range(16):
-        img, boxes = _scene(rng, photos, 320, 320)
-        img.save(root / "images" / "val" / f"{i:05d}.jpg", quality=92)
-        lines = [f"{c} {(x1 + x2) / 640:.6f} {(y1 + y2) / 640:.6f} {(x2 - x1) / 320:.6f} {(y2 - y1) / 320:.6f}"
-                 for c, x1, y1, x2, y2 in boxes]
-        (root / "labels" / "val" / f"{i:05d}.txt").write_text("\n".join(lines) + "\n")
-    names = {i: (CLASSES[i] if i < len(CLASSES) else f"unused{i}") for i in range(80)}
-    (root / "data.yaml").write_text(
-        f"path: {root}\ntrain: images/train\nval: images/val\nnames:\n"
-        + "".join(f"  {k}: {v}\n" for k, v in names.items())
-    )
-    # held-out COCO set: other seed, 640x480
-    held = root / "heldout"
-    (held / "val2017").mkdir(parents=True, exist_ok=True)
-    (held / "annotations").mkdir(exist_ok=True)
-    rng = np.random.default_rng(seed + 1000)
-    images, anns = [], []
-    for i in range(1, n_eval + 1):
-        img, boxes = _scene(rng, photos, 640, 480)
-        name = f"{i:05d}.jpg"
-        img.save(held / "val2017" / name, quality=92)
-        images.append({"id": i, "file_name": name, "width": 640, "height": 480})
-        for c, x1, y1, x2, y2 in boxes:
-            anns.append({"id": len(anns) + 1, "image_id": i, "category_id": c + 1, "iscrowd": 0,
-                         "bbox": [x1, y1, x2 - x1, y2 - y1], "area": (x2 - x1) * (y2 - y1)})
-    categories = [{"id": i + 1, "name": n} for i, n in enumerate(CLASSES)]
-    (held / "annotations" / "instances_val2017.json").write_text(
-        json.dumps({"images": images, "annotations": anns, "categories": categories})
-    )
-    return {"train": n_train, "heldout": n_eval, "heldout_boxes": len(anns), "root": str(root)}
-
-
-# -- training (Ultralytics venv) ----------------------------------------------------------------------
+# -- training (Ultralytics venv; stdlib + ultralytics only) -------------------------------------------
 def worker_train(job: dict[str, Any]) -> dict[str, Any]:
     import torch
     from ultralytics import YOLO
 
     torch.manual_seed(0)
-    torch.set_num_threads(os.cpu_count() or 1)
+    torch.set_num_threads(int(job.get("threads") or os.cpu_count() or 1))
     t0 = time.perf_counter()
-    model = YOLO("yolov8n.yaml")
+    model = YOLO(job.get("init") or job["yaml"])  # from scratch, or on from an earlier run's weights
     model.train(
-        data=job["data"], epochs=job["epochs"], imgsz=320, batch=16, workers=0, device="cpu",
+        data=job["data"], epochs=job["epochs"], imgsz=320, batch=job.get("batch", 16), workers=0, device="cpu",
         project=job["project"], name="train", exist_ok=True, plots=False, amp=False, seed=0,
         deterministic=False, verbose=False, val=True, mosaic=1.0, close_mosaic=5,
-    )
+    )  # fmt: skip
     best = Path(job["project"]) / "train" / "weights" / "best.pt"
     metrics = model.val(data=job["data"], imgsz=320, batch=16, device="cpu", plots=False, verbose=False)
-    return {"checkpoint": str(best), "train_s": round(time.perf_counter() - t0, 1),
-            "val_map50_95_train_style": float(metrics.box.map)}
-
-
-# -- zoo side -----------------------------------------------------------------------------------------
-def _latency(session: Any, x: np.ndarray, name: str, rounds: int) -> list[float]:
-    out = []
-    for _ in range(rounds):
-        t = time.perf_counter_ns()
-        session.run({name: x})
-        out.append((time.perf_counter_ns() - t) / 1e6)
+    out = {"checkpoint": str(best), "train_s": round(time.perf_counter() - t0, 1),
+           "val_box_map50_95_train_style": float(metrics.box.map)}  # fmt: skip
+    if hasattr(metrics, "seg"):
+        out["val_mask_map50_95_train_style"] = float(metrics.seg.map)
     return out
 
 
-def _coco_map(pipeline: Any, held: Path) -> dict[str, float]:
-    """COCO mAP of ``pipeline`` (an export folder's, so the int8 method is the one asked for)
-    against the held-out ground truth, through zoo.eval's dataset reader and scorer."""
-    from zoo.eval.coco import coco_map, detections_to_coco, load_coco
-    from zoo.images import load_image
+def train(args: argparse.Namespace, data: Path) -> dict[str, Any]:
+    from zoo_detector.synthetic import write_coco, write_yolo
 
-    data = load_coco(held)
-    results = [
-        entry
-        for image in data.images
-        for entry in detections_to_coco(image.id, pipeline(load_image(image.path), conf=0.001, iou=0.6),
-                                        data.categories)
-    ]
-    scored = coco_map(data.ground_truth, results)
-    return {"mAP@[.5:.95]": scored.map, "mAP@.5": scored.map50}
+    masks = args.model == "yolov8n-seg"
+    if not args.init:
+        shutil.rmtree(data, ignore_errors=True)
+        write_yolo(data, "train", args.train, 320, seed=0, masks=masks)
+        write_yolo(data, "val", 16, 320, seed=500, masks=masks)  # Ultralytics wants one (never the held-out set)
+        write_coco(data / "heldout", args.eval, *HELD_OUT, seed=1000)
+    project = args.workdir / f"runs-{args.model}" / ("more" if args.init else "")
+    job = {"data": str(data / "data.yaml"), "epochs": args.epochs, "project": str(project), "batch": args.batch,
+           "yaml": "yolov8n-seg.yaml" if masks else "yolov8n.yaml", "threads": args.train_threads,
+           "init": args.init}  # fmt: skip
+    env = {**os.environ, "YOLO_CONFIG_DIR": str(args.workdir / "ultralytics-config"), "YOLO_OFFLINE": "1"}
+    log = args.workdir / f"train-{args.model}.log"
+    with log.open("w") as fh:
+        proc = subprocess.run([args.ultralytics_python, __file__, "--worker", json.dumps(job)],
+                              stdout=subprocess.PIPE, stderr=fh, text=True, env=env, check=False)  # fmt: skip
+    if proc.returncode != 0:
+        raise SystemExit(f"training failed (exit {proc.returncode}); see {log}")
+    out = json.loads(proc.stdout.strip().splitlines()[-1]) | {"epochs": args.epochs, "train_images": args.train}
+    if args.init:  # the epochs of the run it went on from count too
+        before = json.loads((args.workdir / f"trained-{args.model}.json").read_text())
+        out |= {"epochs": before["epochs"] + args.epochs, "train_s": before["train_s"] + out["train_s"],
+                "runs": [*before.get("runs", [before["epochs"]]), args.epochs]}  # fmt: skip
+    return out
+
+
+# -- zoo side -----------------------------------------------------------------------------------------
+def _evaluate(name: str, folder: Path, held: Path, rect: bool) -> dict[str, float]:
+    from zoo import api
+
+    report = api.evaluate(name, held, artifacts=folder, threads=1, options={"rect": rect}, write_card=False)
+    return {m.name: m.value for m in report.metrics}
+
+
+def _results(pipeline: Any, images: list[Any], **options: Any) -> list[Any]:
+    return [pipeline(im, **options) for im in images]
+
+
+def _fidelity(ref: list[Any], cand: list[Any], masks: bool) -> dict[str, float]:
+    from zoo.eval.coco import detections_agreement_map, masks_agreement_map
+
+    out = {"box_map": detections_agreement_map(ref, cand)}
+    if masks:
+        out["mask_map"] = masks_agreement_map(ref, cand)
+    return out
+
+
+def _latency(sessions: dict[str, Any], inputs: dict[str, Any], rounds: int) -> dict[str, dict[str, float]]:
+    """Interleaved: each round runs every (session, shape) once, so load hits all alike."""
+    samples: dict[str, list[float]] = {}
+    for _ in range(2):
+        for session, x in inputs.values():
+            session.run(x)
+    for _ in range(rounds):
+        for key, (session, x) in inputs.items():
+            t = time.perf_counter_ns()
+            session.run(x)
+            samples.setdefault(key, []).append((time.perf_counter_ns() - t) / 1e6)
+    return {k: {"median_ms": statistics.median(v), "min_ms": min(v)} for k, v in samples.items()}
 
 
 def zoo_side(args: argparse.Namespace, checkpoint: str, data: Path) -> dict[str, Any]:
     from zoo import api
-    from zoo.eval.coco import detections_agreement_map
+    from zoo.flows.artifacts import load_sessions
     from zoo.images import load_image
-    from zoo.runtimes.ncnn.session import NcnnSession
 
+    name, masks = args.model, args.model == "yolov8n-seg"
     held = data / "heldout"
-    calib = sorted((data / "images" / "train").glob("*.jpg"))[: args.calib]
-    calib_dir = args.workdir / "calib"
+    calib_dir = args.workdir / f"calib-{name}"
     shutil.rmtree(calib_dir, ignore_errors=True)
     calib_dir.mkdir(parents=True)
-    for p in calib:
-        shutil.copy(p, calib_dir / p.name)
+    from PIL import Image
+
+    # the shapes inference sees: half the calibration images cropped to 4:3 (the held-out photos' shape)
+    for i, p in enumerate(sorted((data / "images" / "train").glob("*.jpg"))[: args.calib]):
+        if i % 2:
+            with Image.open(p) as im:
+                im.crop((0, 40, 320, 280)).save(calib_dir / p.name, quality=95)
+        else:
+            shutil.copy(p, calib_dir / p.name)
     t0 = time.perf_counter()
-    shutil.rmtree(args.workdir / "ncnn-fp32", ignore_errors=True)
-    fp32 = api.export("yolov8n", "fp32", weights=checkpoint, out_dir=args.workdir / "ncnn-fp32")
-    int8_dir = args.workdir / f"ncnn-int8-{args.method or 'default'}"
-    shutil.rmtree(int8_dir, ignore_errors=True)
-    int8 = api.export("yolov8n", "int8", weights=checkpoint, out_dir=int8_dir, calib=calib_dir, method=args.method)
+    exports = {"fp32": api.export(name, "fp32", weights=checkpoint, out_dir=args.workdir / f"{name}-fp32")}
+    for method in args.methods:
+        exports[f"int8-{method}"] = api.export(name, "int8", weights=checkpoint, calib=calib_dir, method=method,
+                                               out_dir=args.workdir / f"{name}-int8-{method}")  # fmt: skip
     export_s = time.perf_counter() - t0
-    acc = {}
-    for dtype in ("fp32", "int8"):
-        pipe = api.load("yolov8n", artifacts=(fp32 if dtype == "fp32" else int8).folder)
-        scores = _coco_map(pipe, held)
-        pipe.close()
-        acc[dtype] = scores
-    pf = api.load("yolov8n", artifacts=fp32.folder)
-    pq = api.load("yolov8n", artifacts=int8.folder)
-    images = [load_image(p) for p in sorted((held / "val2017").glob("*.jpg"))]
-    ref = [pf(im, conf=0.25) for im in images]
-    cand = [pq(im, conf=0.001) for im in images]
-    same = [pf(im, conf=0.001) for im in images]
-    agreement = detections_agreement_map(ref, cand)
-    self_check = detections_agreement_map(ref, same)
-    pf.close()
-    pq.close()
-    spec = pf.spec
-    x, _ = pf.task.preprocess(images[0], spec.pre)
-    latency: dict[str, dict[str, float]] = {}
+    accuracy = {"fp32 rect": _evaluate(name, exports["fp32"].folder, held, True),
+                "fp32 square": _evaluate(name, exports["fp32"].folder, held, False)}  # fmt: skip
+    for key, exp in exports.items():
+        if key != "fp32":
+            accuracy[f"{key} rect"] = _evaluate(name, exp.folder, held, True)
+    images = [load_image(p) for p in sorted((held / "val2017").glob("*.png"))]
+    fp32 = api.load(name, artifacts=exports["fp32"].folder, threads=1)
+    ref = _results(fp32, images, conf=0.25)
+    fidelity = {"fp32 itself": _fidelity(ref, _results(fp32, images, conf=0.001), masks),
+                "square vs rect (fp32)": _fidelity(ref, _results(fp32, images, conf=0.001, rect=False), masks)}  # fmt: skip
+    for key, exp in exports.items():
+        if key != "fp32":
+            with api.load(name, artifacts=exp.folder, threads=1) as pipe:
+                fidelity[f"{key} vs fp32"] = _fidelity(ref, _results(pipe, images, conf=0.001), masks)
+    x_rect, _ = fp32.task.preprocess(images[0], fp32.spec.pre, rect=True)
+    x_square, _ = fp32.task.preprocess(images[0], fp32.spec.pre, rect=False)
+    fp32.close()
+    best = max((k for k in exports if k != "fp32"), key=lambda k: fidelity[f"{k} vs fp32"]["mask_map" if masks else "box_map"])
+    latency: dict[str, Any] = {}
     for threads in args.threads:
-        sessions = {
-            d: NcnnSession(r.file("param"), r.file("bin"), threads=threads, options=r.manifest.ncnn_options)
-            for d, r in (("fp32", fp32), ("int8", int8))
-        }
+        sessions = {k: load_sessions(exports[k], threads)["model"] for k in ("fp32", best)}
+        feeds = {f"{k} {tag}": (s, {"in0": x}) for k, s in sessions.items()
+                 for tag, x in (("480x640", x_rect), ("640x640", x_square))}  # fmt: skip
+        latency[f"{threads}t"] = _latency(sessions, feeds, args.rounds)
         for s in sessions.values():
-            _latency(s, x, spec.input.name, 3)
-        samples: dict[str, list[float]] = {d: [] for d in sessions}
-        for _ in range(args.rounds):
-            for d, s in sessions.items():
-                samples[d] += _latency(s, x, spec.input.name, 1)
-        for d, s in sessions.items():
             s.close()
-            latency[f"{d} {threads}t"] = {"median_ms": statistics.median(samples[d]), "min_ms": min(samples[d])}
     return {
         "export_s": round(export_s, 1),
-        "accuracy_vs_ground_truth": acc,
-        "int8_vs_fp32_map": agreement,
-        "fp32_vs_itself_map": self_check,
+        "accuracy_vs_ground_truth": accuracy,
+        "fidelity": fidelity,
+        "best_int8_method": best,
         "n_heldout_images": len(images),
-        "fp32_boxes_at_025": sum(len(r) for r in ref),
+        "fp32_instances_at_025": sum(len(r) for r in ref),
         "latency": latency,
-        "int8": {k: int8.manifest.extra.get(k) for k in ("int8_method", "calibration", "calibration_count")},
-        "parity_int8_vs_torch": int8.manifest.parity.agreement if int8.manifest.parity else None,
+        "int8_parity_vs_torch": {k: e.manifest.parity.agreement for k, e in exports.items() if e.manifest.parity},
     }
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--ultralytics-python", default=os.environ.get("ULTRALYTICS_PYTHON"))
-    ap.add_argument("--epochs", type=int, default=80, help="from scratch: about 25 s each on 2 cores")
+    ap.add_argument("--model", default="yolov8n", choices=("yolov8n", "yolov8n-seg"))
+    ap.add_argument("--epochs", type=int, default=80, help="from scratch: about 25 s each on 2 idle cores")
     ap.add_argument("--train", type=int, default=320, help="synthetic training images")
+    ap.add_argument("--train-threads", type=int, default=0, help="torch threads for training (0: all cores)")
+    ap.add_argument("--batch", type=int, default=16, help="training batch size")
+    ap.add_argument("--more-epochs", type=int, default=0,
+                    help="train this many more epochs from the last run's best weights (same data)")  # fmt: skip
     ap.add_argument("--eval", type=int, default=48, help="held-out images")
     ap.add_argument("--calib", type=int, default=32, help="int8 calibration images (from the training set)")
-    ap.add_argument("--method", choices=("minmax", "kl", "aciq"), help="int8 ranges (default: yolov8n's own)")
+    ap.add_argument("--methods", default="minmax,kl,aciq", help="int8 calibration methods to compare")
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--rounds", type=int, default=20, help="interleaved latency rounds")
     ap.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR)
-    ap.add_argument("--fresh", action="store_true")
+    ap.add_argument("--fresh", action="store_true", help="remake the data and retrain")
+    ap.add_argument("--train-only", action="store_true")
     ap.add_argument("--json", type=Path)
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -266,48 +221,38 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(worker_train(json.loads(args.worker))))
         return 0
     args.threads = [int(t) for t in args.threads.split(",")]
-    if args.fresh:
-        shutil.rmtree(args.workdir, ignore_errors=True)
+    args.methods = [m for m in args.methods.split(",") if m]
     args.workdir.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("ZOO_CACHE", str(args.workdir / "zoo-cache"))
-    data = args.workdir / "data"
-    state = args.workdir / "trained.json"
-    if not state.is_file():
+    data = args.workdir / f"data-{args.model}"
+    state = args.workdir / f"trained-{args.model}.json"
+    args.init = None
+    if args.fresh or not state.is_file() or args.more_epochs:
         if not args.ultralytics_python or not Path(args.ultralytics_python).is_file():
             ap.error("pass --ultralytics-python (a venv with ultralytics; see benchmarks/ultralytics_vs_zoo.py)")
-        shutil.rmtree(data, ignore_errors=True)
-        made = make_data(data, args.train, args.eval)
-        job = {"data": str(data / "data.yaml"), "epochs": args.epochs, "project": str(args.workdir / "runs")}
-        env = {**os.environ, "YOLO_CONFIG_DIR": str(args.workdir / "ultralytics-config"), "YOLO_OFFLINE": "1"}
-        log = args.workdir / "train.log"
-        with log.open("w") as fh:
-            proc = subprocess.run(
-                [args.ultralytics_python, __file__, "--worker", json.dumps(job)],
-                stdout=subprocess.PIPE, stderr=fh, text=True, env=env, check=False,
-            )
-        if proc.returncode != 0:
-            print(f"training failed (exit {proc.returncode}); see {log}", file=sys.stderr)
-            return 1
-        trained = json.loads(proc.stdout.strip().splitlines()[-1]) | {"data": made, "epochs": args.epochs}
-        state.write_text(json.dumps(trained, indent=2))
+        if args.more_epochs and state.is_file() and not args.fresh:
+            args.init, args.epochs = json.loads(state.read_text())["checkpoint"], args.more_epochs
+        state.write_text(json.dumps(train(args, data), indent=2))
     trained = json.loads(state.read_text())
     print(f"host: {platform.machine()} {os.cpu_count()} CPUs, python {platform.python_version()}; "
-          f"load average {os.getloadavg()[0]:.2f}")
-    print(f"detector: yolov8n trained by Ultralytics on {trained['data']['train']} synthetic 320x320 images, "
-          f"{trained['epochs']} epochs ({trained['train_s']:.0f} s); its own val mAP50-95 "
-          f"{trained['val_map50_95_train_style']:.3f}; checkpoint {trained['checkpoint']}")
+          f"load average {os.getloadavg()[0]:.2f}")  # fmt: skip
+    print(f"{args.model}: trained by Ultralytics on {trained['train_images']} synthetic 320x320 images, "
+          f"{trained['epochs']} epochs ({trained['train_s']:.0f} s); its own val " + ", ".join(
+              f"{k.removeprefix('val_').removesuffix('_train_style')} {v:.3f}" for k, v in trained.items()
+              if k.startswith("val_")))  # fmt: skip
+    if args.train_only:
+        return 0
     res = zoo_side(args, trained["checkpoint"], data)
-    print(f"held-out: {res['n_heldout_images']} images 640x480, {trained['data']['heldout_boxes']} boxes; "
-          f"int8 {res['int8']}")
-    for d, m in res["accuracy_vs_ground_truth"].items():
-        print(f"  {d}  " + ", ".join(f"{k} {v:.3f}" for k, v in m.items()) + "  (vs ground truth)")
-    print(f"  int8 detections scored against fp32 detections (fp32 at conf 0.25, {res['fp32_boxes_at_025']} boxes; "
-          f"int8 at 0.001): mAP@[.5:.95] {res['int8_vs_fp32_map']:.3f}   (fp32 against itself: "
-          f"{res['fp32_vs_itself_map']:.3f}; goal >= 0.9)")
-    for t in args.threads:
-        f, q = res["latency"][f"fp32 {t}t"], res["latency"][f"int8 {t}t"]
-        print(f"  {t} thread{'s' if t > 1 else ''}: fp32 {f['median_ms']:.1f} ms, int8 {q['median_ms']:.1f} ms "
-              f"(median of {args.rounds}, interleaved) -> {f['median_ms'] / q['median_ms']:.2f}x (goal >= 1.3x)")
+    print(f"held-out: {res['n_heldout_images']} images {HELD_OUT[0]}x{HELD_OUT[1]} (4:3), "
+          f"{res['fp32_instances_at_025']} fp32 instances at conf 0.25")  # fmt: skip
+    for key, metrics in res["accuracy_vs_ground_truth"].items():
+        print(f"  {key:<18} " + ", ".join(f"{k} {v:.3f}" for k, v in metrics.items()) + "   (vs ground truth)")
+    for key, figures in res["fidelity"].items():
+        print(f"  {key:<22} " + ", ".join(f"{k} {v:.3f}" for k, v in figures.items())
+              + "   (candidate at conf 0.001 scored against fp32 rect at 0.25)")  # fmt: skip
+    print(f"  best int8 calibration for this model: {res['best_int8_method']}")
+    for t, lat in res["latency"].items():
+        print(f"  networks alone, {t}: " + "; ".join(f"{k} {v['median_ms']:.1f} ms" for k, v in lat.items()))
     if args.json:
         args.json.write_text(json.dumps({"trained": trained, **res}, indent=2) + "\n")
     return 0

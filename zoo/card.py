@@ -133,6 +133,11 @@ class Measure(Data):
     items: float = Field(1.0, description="Items one call processes (1 frame; 128 tokens).")
     unit: str = Field("inference", description="What an item is: inference, frame, token, prompt...")
     description: str = ""
+    input_shapes: list[list[int]] = Field(
+        default_factory=list,
+        description="Shapes of the network inputs one call fed, in call order (a model taking several input "
+        "shapes, e.g. rectangular letterboxes, is measured at these).",
+    )
 
     @property
     def throughput(self) -> float:
@@ -281,6 +286,9 @@ class ModelCard(Data):
             primary = r.measures.get("model")
             if primary is not None and primary.unit not in ("inference", "frame"):
                 comments.append(f"FPS column is {primary.unit}s/s")
+            measured_at = sorted({"x".join(map(str, s[1:])) for s in (primary.input_shapes if primary else [])})
+            if measured_at and measured_at != [self.input_resolution]:
+                comments.append(f"measured at input {', '.join(measured_at)}")
             comments += [
                 f"{name} {m.latency.median_ms:.3g} ms/{m.unit}"
                 for name, m in r.measures.items()

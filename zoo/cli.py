@@ -262,7 +262,12 @@ def info(name: str, as_json: bool) -> None:
     if spec["source"]:
         c.print(f"  source: {spec['source']}")
     for role, comp in spec["components"].items():
-        shapes = ", ".join(f"{t['name']} {'x'.join(map(str, t['shape']))}" for t in comp["inputs"]) or "no tensors"
+        shapes = ", ".join(
+            f"{t['name']} {'x'.join(map(str, t['shape']))}"
+            + (f" (axes {', '.join(map(str, t['dynamic_axes']))}: any multiple of {t.get('size_multiple', 1)})"
+               if t.get("dynamic_axes") else "")
+            for t in comp["inputs"]
+        ) or "no tensors"  # fmt: skip
         c.print(f"  component {role}: {shapes}")
     for role, need in spec["roles"].items():
         c.print(f"  needs a {need['task']} as {role}: default {need['default'] or 'none (pass --' + role + ' MODEL)'}")

@@ -38,6 +38,13 @@ class TensorSpec(Frozen):
     shape: tuple[int, ...] = Field(description="Static shape, batch first, e.g. (1, 3, 224, 224).")
     dtype: Literal["float32", "int64", "int32", "uint8"] = "float32"
     layout: str = Field("NCHW", description="Axis order of ``shape``.")
+    dynamic_axes: tuple[int, ...] = Field(
+        (),
+        description="Axes of an input that may take other sizes at run time, e.g. (2, 3): height and width "
+        "(rectangular inference). ``shape`` is then the size it is traced at; exports keep these axes "
+        "symbolic. Empty: the shape is fixed, and a runtime session refuses any other.",
+    )
+    size_multiple: int = Field(1, ge=1, description="Each dynamic axis's size must be a multiple of this (e.g. 32).")
 
     @field_validator("shape")
     @classmethod
@@ -45,6 +52,32 @@ class TensorSpec(Frozen):
         if not shape or any(d <= 0 for d in shape):
             raise ValueError(f"shape must be static and positive, got {list(shape)}")
         return shape
+
+    @model_validator(mode="after")
+    def _axes_in_shape(self) -> TensorSpec:
+        bad = [a for a in self.dynamic_axes if not 0 < a < len(self.shape)]
+        if bad:
+            raise ValueError(f"dynamic_axes {list(bad)} are not non-batch axes of shape {list(self.shape)}")
+        off = [self.shape[a] for a in self.dynamic_axes if self.shape[a] % self.size_multiple]
+        if off:
+            raise ValueError(f"traced sizes {off} are not multiples of size_multiple {self.size_multiple}")
+        return self
+
+    def shape_problem(self, shape: tuple[int, ...]) -> str | None:
+        """Why an array of ``shape`` cannot be fed to this input, or None."""
+        # a dynamic axis shows as its layout letter (H, W), a fixed one as its size: 1x3xHxW
+        want = "x".join((self.layout[a : a + 1] or "?") if a in self.dynamic_axes else str(d)
+                        for a, d in enumerate(self.shape))  # fmt: skip
+        if len(shape) != len(self.shape):
+            return f"takes {len(self.shape)}-d arrays ({want}), got shape {list(shape)}"
+        for axis, (got, traced) in enumerate(zip(shape, self.shape, strict=True)):
+            if axis in self.dynamic_axes:
+                if got < 1 or got % self.size_multiple:
+                    return f"axis {axis} must be a positive multiple of {self.size_multiple}, got {list(shape)}"
+            elif got != traced:
+                fixed = " (this export has a fixed shape)" if not self.dynamic_axes else ""
+                return f"takes shape {want}{fixed}, got {list(shape)}"
+        return None
 
     @property
     def resolution(self) -> str:

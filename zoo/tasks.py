@@ -91,6 +91,8 @@ class Probe:
     description: str = ""
     items: float = 1.0
     unit: str = "inference"
+    input_shapes: tuple[tuple[int, ...], ...] = ()
+    """Shapes of the network inputs one call feeds, in call order (recorded in the card)."""
 
 
 @dataclass(frozen=True)

@@ -50,8 +50,8 @@ def test_unknown_model_suggests() -> None:
 
 
 def test_unknown_task() -> None:
-    code, _, err = run("list", "--task", "segmenter")
-    assert code == 1 and "unknown task 'segmenter'" in one_error_line(err)
+    code, _, err = run("list", "--task", "no-such-task")
+    assert code == 1 and "unknown task 'no-such-task'" in one_error_line(err)
 
 
 def test_missing_and_non_image_input(tmp_path: Path) -> None:

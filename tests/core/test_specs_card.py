@@ -82,6 +82,26 @@ def test_rows_name_the_task_probes_beside_model_and_pipeline() -> None:
     assert "pipeline" not in comments and "model" not in comments
 
 
+def test_rows_say_the_input_shape_a_model_was_measured_at() -> None:
+    from zoo.card import Measure
+
+    card = _card()
+    lat = card.results[0].latency
+    for shapes, said in (([[1, 3, 224, 224]], False), ([[1, 3, 160, 224]], True), ([], False)):
+        card.results = [card.results[0].model_copy(update={"measures": {"model": Measure(latency=lat, input_shapes=shapes)}})]
+        assert ("measured at input 3x160x224" in card.rows()[0]["comments"]) is said
+
+
+def test_dynamic_axes_are_checked_and_described() -> None:
+    spec = TensorSpec(name="in0", shape=(1, 3, 640, 640), dynamic_axes=(2, 3), size_multiple=32)
+    assert spec.shape_problem((1, 3, 480, 640)) is None
+    assert "multiple of 32" in str(spec.shape_problem((1, 3, 470, 640)))
+    assert "1x3xHxW" in str(spec.shape_problem((1, 3, 480)))
+    assert "(this export has a fixed shape)" in str(TensorSpec(name="x", shape=(1, 8)).shape_problem((1, 9)))
+    with pytest.raises(ValidationError, match="not non-batch axes"):
+        TensorSpec(name="in0", shape=(1, 3, 64, 64), dynamic_axes=(0,))
+
+
 def test_a_solutions_hub_card_points_at_its_parts(tmp_path: Path) -> None:
     from zoo.card import ComponentInfo
 

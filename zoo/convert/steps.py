@@ -12,6 +12,7 @@ from typing import Any
 from zoo.convert.chain import ExportContext, StepResult
 from zoo.deps import require
 from zoo.errors import ExportError, InputError
+from zoo.specs import TensorSpec
 
 _TORCH_TO_PNNX = {"float32": "f32", "int64": "i64", "int32": "i32", "uint8": "u8"}
 
@@ -46,6 +47,28 @@ def trace_step(ctx: ExportContext, inputs: dict[str, Path]) -> StepResult:
     )
 
 
+def _pnnx_shapes(specs: Any, shapes: list[tuple[int, ...]]) -> str:
+    return ",".join(
+        "[" + ",".join(str(d) for d in shape) + "]" + _TORCH_TO_PNNX[s.dtype]
+        for s, shape in zip(specs, shapes, strict=True)
+    )
+
+
+def alternative_shape(spec: TensorSpec) -> tuple[int, ...]:
+    """A second valid shape for pnnx's ``inputshape2``: every dynamic axis about a quarter (then
+    nearly half) smaller, a multiple of ``size_multiple``, and each axis a different size (so pnnx
+    can tell height from width). The change is large on purpose: pnnx writes any size that comes
+    out the same at both shapes as a constant, and a small change leaves the coarsest feature maps
+    alike (640 and 544 both give 5 cells at stride 128, and FCOS's P7 came out fixed)."""
+    shape = list(spec.shape)
+    step = spec.size_multiple
+    for k, axis in enumerate(spec.dynamic_axes):
+        ratio = max(0.75 - 0.2 * k, 0.3)
+        alt = max(step, int(shape[axis] * ratio) // step * step)
+        shape[axis] = alt if alt != shape[axis] else shape[axis] + (k + 1) * step
+    return tuple(shape)
+
+
 def pnnx_version() -> str:
     from importlib.metadata import PackageNotFoundError, version
 
@@ -65,8 +88,13 @@ def pnnx_step(ctx: ExportContext, inputs: dict[str, Path]) -> StepResult:
     opts = ctx.options("pnnx")
     fp16 = bool(opts.get("fp16", False))
     optlevel = int(opts.get("optlevel", 2))
-    shapes = ",".join(
-        "[" + ",".join(str(d) for d in s.shape) + "]" + _TORCH_TO_PNNX[s.dtype] for s in ctx.component.inputs
+    shapes = _pnnx_shapes(ctx.component.inputs, [s.shape for s in ctx.component.inputs])
+    # Dynamic axes: a second set of shapes lets pnnx tell which sizes follow the input and write
+    # them as expressions (Reshape 6="*(0h,0w),144") instead of the traced constants; without it a
+    # graph traced at 640x640 silently computes garbage at 480x640.
+    alternative = [alternative_shape(s) for s in ctx.component.inputs]
+    shapes2 = (
+        _pnnx_shapes(ctx.component.inputs, alternative) if any(s.dynamic_axes for s in ctx.component.inputs) else ""
     )
     param, binfile = ctx.path("ncnn.param").resolve(), ctx.path("ncnn.bin").resolve()
     with tempfile.TemporaryDirectory(prefix="pnnx-", dir=ctx.work_dir) as scratch:
@@ -75,6 +103,7 @@ def pnnx_step(ctx: ExportContext, inputs: dict[str, Path]) -> StepResult:
             pnnx.EXEC_PATH,
             str(Path(inputs["torchscript"]).resolve()),
             f"inputshape={shapes}",
+            *([f"inputshape2={shapes2}"] if shapes2 else []),
             "device=cpu",
             f"optlevel={optlevel}",
             f"fp16={1 if fp16 else 0}",
@@ -99,6 +128,7 @@ def pnnx_step(ctx: ExportContext, inputs: dict[str, Path]) -> StepResult:
             "fp16": fp16,
             "optlevel": optlevel,
             "inputshape": shapes,
+            "inputshape2": shapes2 or None,
             "warnings": unsupported[:20],
         },
     )
@@ -145,8 +175,10 @@ def onnx_step(ctx: ExportContext, inputs: dict[str, Path]) -> StepResult:
     n_out = len(sample) if isinstance(sample, (tuple, list)) else 1
     names_out = [t.name for t in ctx.component.outputs] or [f"out{i}" for i in range(n_out)]
     opset = int(ctx.options("onnx").get("opset", 17))
+    dynamic = {t.name: {a: f"{t.name}_{a}" for a in t.dynamic_axes} for t in ctx.component.inputs if t.dynamic_axes}
     with torch.no_grad():
         torch.onnx.export(
-            model, example, str(out), input_names=names_in, output_names=names_out, opset_version=opset, dynamo=False
-        )
+            model, example, str(out), input_names=names_in, output_names=names_out, opset_version=opset, dynamo=False,
+            dynamic_axes=dynamic or None,
+        )  # fmt: skip
     return StepResult("onnx", {"model": out}, {"torch": torch.__version__, "opset": opset})

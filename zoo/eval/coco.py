@@ -372,7 +372,16 @@ def check_instances(raw: Any, path: Path) -> dict[str, Any]:
             "area": float(area),
             "iscrowd": int(iscrowd),
         }
-        if iscrowd and "segmentation" in a:
+        if "segmentation" in a:
+            problem = _segmentation_problem(a["segmentation"])
+            if problem:
+                raise _fail(
+                    path,
+                    f"annotations[{i}].segmentation",
+                    problem,
+                    "give polygons [[x1, y1, x2, y2, ...], ...] (at least 3 points each) or RLE "
+                    "{'size': [h, w], 'counts': ...}, or leave it out",
+                )
             clean["segmentation"] = a["segmentation"]
         clean_anns.append(clean)
     return {
@@ -391,6 +400,25 @@ def check_instances(raw: Any, path: Path) -> dict[str, Any]:
             {"id": c["id"], "name": c["name"], "supercategory": c.get("supercategory", "")} for c in categories
         ],
     }
+
+
+def _segmentation_problem(seg: Any) -> str | None:
+    """Why ``seg`` is not a COCO segmentation (polygons or RLE), or None."""
+    if isinstance(seg, list):
+        if not seg:
+            return "is an empty list"
+        for k, poly in enumerate(seg):
+            if not isinstance(poly, list) or len(poly) < 6 or len(poly) % 2 or not all(_is_number(v) for v in poly):
+                return f"polygon {k} is not a flat list of at least 3 (x, y) points"
+        return None
+    if isinstance(seg, dict):
+        size, counts = seg.get("size"), seg.get("counts")
+        if not (isinstance(size, list) and len(size) == 2 and all(_is_int(v) and v >= 0 for v in size)):
+            return "RLE 'size' must be [height, width]"
+        if not (isinstance(counts, str) or (isinstance(counts, list) and all(_is_int(v) for v in counts))):
+            return "RLE 'counts' must be a string or a list of integers"
+        return None
+    return f"is a JSON {type(seg).__name__}"
 
 
 def _check_items(
@@ -479,6 +507,24 @@ def detections_to_coco(image_id: int, result: Any, categories: CategoryMap) -> l
     return out
 
 
+def masks_to_coco(image_id: int, result: Any, categories: CategoryMap) -> list[dict[str, Any]]:
+    """COCO segmentation results ({image_id, category_id, segmentation RLE, score}) for one image's
+    instances: ``result`` has class ids and scores like detections and ``rles()`` giving each mask as
+    COCO RLE (``zoo.results.InstanceMasks``). No bbox: the COCO tools then take area and box from
+    the mask."""
+    rles = getattr(result, "rles", None)
+    if rles is None:
+        raise InputError(f"a {type(result).__name__} has no masks; mask AP needs a segmenter's results")
+    _, scores, labels = detection_arrays(result)
+    out = []
+    for rle, score, label in zip(rles(), scores.tolist(), labels.tolist(), strict=True):
+        cid = categories.to_category(int(label))
+        if cid is not None:
+            out.append({"image_id": int(image_id), "category_id": cid, "segmentation": rle,
+                        "score": round(float(score), 5)})  # fmt: skip
+    return out
+
+
 def write_results(path: str | Path, results: Sequence[Mapping[str, Any]]) -> Path:
     """The COCO results file (a JSON list), as the COCO evaluation server and tools read it."""
     from zoo.paths import atomic_write_text
@@ -532,8 +578,10 @@ def coco_map(
     ground_truth: Mapping[str, Any],
     results: Sequence[Mapping[str, Any]],
     image_ids: Iterable[int] | None = None,
+    iou_type: Literal["bbox", "segm"] = "bbox",
 ) -> CocoScores:
-    """Bounding-box mAP of ``results`` against ``ground_truth`` (a checked instances dict).
+    """Box (``iou_type='bbox'``) or mask (``'segm'``) mAP of ``results`` against ``ground_truth``
+    (a checked instances dict; for masks every annotation needs a ``segmentation``).
 
     ``image_ids`` restricts the evaluation (``--limit``); by default every image counts, so an
     image with objects and no detections lowers recall as it should. No results at all score 0.
@@ -547,12 +595,19 @@ def coco_map(
         raise InputError(
             "the evaluated images have no ground-truth boxes; mAP is undefined (add annotations or raise --limit)"
         )
-    dets = [dict(r, bbox=list(r["bbox"])) for r in results if r["image_id"] in keep]
+    if iou_type == "segm":
+        bare = [a["id"] for a in gt_dict["annotations"] if "segmentation" not in a]
+        if bare:
+            raise InputError(
+                f"annotation id {bare[0]} (and {len(bare) - 1} more) has no 'segmentation'; mask AP needs a "
+                "polygon or RLE mask on every annotation"
+            )
+    dets = [dict(r, bbox=list(r["bbox"])) if "bbox" in r else dict(r) for r in results if r["image_id"] in keep]
     quiet = io.StringIO()
     with contextlib.redirect_stdout(quiet):  # pycocotools prints its progress
         gt = coco_cls(gt_dict) if label.startswith("faster") else _pycoco_from_dict(coco_cls, gt_dict)
         dt = gt.loadRes(dets) if dets else _empty_results(coco_cls, gt_dict)
-        ev = eval_cls(gt, dt, iouType="bbox")
+        ev = eval_cls(gt, dt, iouType=iou_type)
         ev.params.imgIds = ids
         ev.evaluate()
         ev.accumulate()
@@ -696,6 +751,61 @@ def detections_agreement_map(ref: Sequence[Any], cand: Sequence[Any]) -> float:
     return coco_map(ground_truth, results).map
 
 
+def masks_agreement_map(ref: Sequence[Any], cand: Sequence[Any]) -> float:
+    """Mask mAP@[.5:.95] of ``cand`` scored against ``ref`` taken as ground truth, image by image:
+    ``detections_agreement_map`` for instance masks (results with ``rles()``). Empty masks are
+    left out on both sides; no reference masks: 1.0 when the candidate has none either, else 0.0."""
+    if len(ref) != len(cand):
+        raise InputError(f"masks_agreement_map needs one candidate per reference image, got {len(ref)} and {len(cand)}")
+    mask_util = _mask_utils()
+    images: list[dict[str, Any]] = []
+    annotations: list[dict[str, Any]] = []
+    labels: set[int] = set()
+    results: list[dict[str, Any]] = []
+    for image_id, (r, c) in enumerate(zip(ref, cand, strict=True), start=1):
+        r_rles, c_rles = r.rles(), c.rles()
+        size = (r_rles or c_rles or [{"size": [1, 1]}])[0]["size"]
+        images.append({"id": image_id, "file_name": f"{image_id}", "height": int(size[0]), "width": int(size[1])})
+        for rle, label in zip(r_rles, detection_arrays(r)[2].tolist(), strict=True):
+            area = float(mask_util.area(_rle_bytes(rle)))
+            if area <= 0:
+                continue
+            x, y, w, h = (float(v) for v in mask_util.toBbox(_rle_bytes(rle)))
+            annotations.append({"id": len(annotations) + 1, "image_id": image_id, "category_id": int(label) + 1,
+                                "segmentation": rle, "area": area, "bbox": [x, y, w, h], "iscrowd": 0})  # fmt: skip
+            labels.add(int(label))
+        for rle, score, label in zip(c_rles, *detection_arrays(c)[1:], strict=True):
+            if float(mask_util.area(_rle_bytes(rle))) > 0:
+                results.append({"image_id": image_id, "category_id": int(label) + 1, "segmentation": rle,
+                                "score": float(score)})  # fmt: skip
+                labels.add(int(label))
+    if not annotations:
+        return 1.0 if not results else 0.0
+    ground_truth = {
+        "images": images,
+        "annotations": annotations,
+        "categories": [{"id": k + 1, "name": str(k)} for k in range(max(labels) + 1)],
+    }
+    return coco_map(ground_truth, results, iou_type="segm").map
+
+
+def _mask_utils() -> Any:
+    try:
+        from faster_coco_eval.core import mask as mask_util
+    except ImportError:
+        try:
+            from pycocotools import mask as mask_util
+        except ImportError as err:
+            raise MissingDependencyError("faster_coco_eval", "eval", "to score masks") from err
+    return mask_util
+
+
+def _rle_bytes(rle: Mapping[str, Any]) -> dict[str, Any]:
+    """An RLE as the C mask routines take it (counts as bytes)."""
+    counts = rle["counts"]
+    return {"size": list(rle["size"]), "counts": counts.encode("ascii") if isinstance(counts, str) else counts}
+
+
 # -- the Evaluator a box-detecting task uses ----------------------------------------------------
 class BoxEvaluator:
     """COCO bbox mAP@[.5:.95] and mAP@.5 of a predictor whose results have boxes, scores and
@@ -755,6 +865,88 @@ class BoxEvaluator:
                 "predict_total_s": sum(run.per_image_ns) / 1e9,
                 "score_ms": score_ms,
                 "results_file": written,
+                **{k: v for k, v in options.items() if v is not None},
+            },
+        )
+
+
+class MaskEvaluator(BoxEvaluator):
+    """COCO mask AP (segm) and box AP of a predictor whose results have boxes, scores, class ids and
+    ``rles()`` masks (``zoo.results.InstanceMasks``), on a COCO-format instances set whose
+    annotations carry polygon or RLE ``segmentation``s. Its card metrics: mask mAP@[.5:.95] (the
+    primary), mask mAP@.5, box mAP@[.5:.95], box mAP@.5."""
+
+    metric = "mask mAP@[.5:.95]"
+
+    def load(self, data: Path, *, limit: int | None, name: str | None) -> tuple[CocoDataset, int | None]:
+        dataset, limit = super().load(data, limit=limit, name=name)
+        bare = [a for a in dataset.ground_truth["annotations"] if "segmentation" not in a]
+        if bare:
+            raise InputError(
+                f"{dataset.annotation_file}: annotation id {bare[0]['id']} (and {len(bare) - 1} more) has no "
+                "'segmentation'; mask AP needs a polygon or RLE mask on every annotation (this is a "
+                "box-only set: evaluate a detector on it instead)"
+            )
+        return dataset, limit
+
+    def evaluate(
+        self,
+        loaded: tuple[CocoDataset, int | None],
+        predictor: Any,
+        *,
+        options: Mapping[str, Any],
+        results_file: Path | None,
+        progress: Callable[[int, int], None] | None,
+    ) -> Any:
+        import statistics
+
+        from zoo.card import Metric
+        from zoo.tasks import EvalOutcome
+
+        dataset, limit = loaded
+        options = {**self.defaults, **{k: v for k, v in options.items() if v is not None}}
+        results: list[Any] = []
+
+        def predict(rgb: np.ndarray) -> Any:
+            results.append(predictor(rgb, **options))
+            return results[-1]
+
+        run = predict_dataset(dataset, predict, limit, progress)
+        segm = [e for image_id, r in zip(run.image_ids, results, strict=True)
+                for e in masks_to_coco(image_id, r, dataset.categories)]  # fmt: skip
+        t0 = time.perf_counter()
+        masks = coco_map(dataset.ground_truth, segm, run.image_ids, iou_type="segm")
+        boxes = coco_map(dataset.ground_truth, run.results, run.image_ids)
+        score_ms = (time.perf_counter() - t0) * 1e3
+        if results_file is not None:  # both lists drop the same labels, so they line up
+            write_results(results_file, [{**b, "segmentation": m["segmentation"]}
+                                         for b, m in zip(run.results, segm, strict=True)])  # fmt: skip
+        n = len(run.image_ids)
+
+        def metric(name: str, value: float) -> Metric:
+            return Metric(name=name, value=value, dataset=dataset.name, split=dataset.split, n=n)
+
+        return EvalOutcome(
+            metrics=[
+                metric("mask mAP@[.5:.95]", masks.map),
+                metric("mask mAP@.5", masks.map50),
+                metric("box mAP@[.5:.95]", boxes.map),
+                metric("box mAP@.5", boxes.map50),
+            ],
+            facts={
+                "library": masks.library,
+                "annotation_file": str(dataset.annotation_file),
+                "images_dir": str(dataset.images_dir),
+                "n_images": n,
+                "n_annotations": dataset.n_annotations(run.image_ids),
+                "n_instances": len(segm),
+                "n_dropped_labels": run.n_dropped_labels,
+                "category_scheme": dataset.categories.scheme,
+                "stats": {"segm": masks.stats, "bbox": boxes.stats},
+                "predict_median_ms": statistics.median(run.per_image_ns) / 1e6,
+                "predict_total_s": sum(run.per_image_ns) / 1e9,
+                "score_ms": score_ms,
+                "results_file": str(results_file) if results_file is not None else None,
                 **{k: v for k, v in options.items() if v is not None},
             },
         )

@@ -343,21 +343,31 @@ def materialize_artifact(
 
 # -- sessions ----------------------------------------------------------------------------------
 def load_sessions(exp: ExportResult, threads: int, registry: Registry | None = None) -> dict[str, Any]:
-    """One runtime session per component of a checked export folder."""
+    """One runtime session per component of a checked export folder; an exported one refuses inputs
+    its export cannot take (``ShapeCheckedSession``)."""
+    from zoo.runtimes import ShapeCheckedSession
+
     reg = registry or get_registry()
     rt = reg.runtime(exp.manifest.runtime)
     sessions: dict[str, Any] = {}
     try:
         for role, comp in exp.manifest.components.items():
-            sessions[role] = rt.load(
+            session = rt.load(
                 comp.format, exp.files(role), threads=threads, options=comp.runtime_options, outputs=comp.outputs
             )
-            names = getattr(sessions[role], "output_names", None)
+            names = getattr(session, "output_names", None)
             if comp.outputs and names is not None and sorted(names) != sorted(t.name for t in comp.outputs):
+                session.close()
                 raise ConfigError(
                     f"{exp.folder}: component {role!r} produces {sorted(names)}, its manifest says "
                     f"{sorted(t.name for t in comp.outputs)}; the files were changed — export again"
                 )
+            # inputs an exported graph cannot take fail in one line (one traced at a fixed shape would
+            # compute garbage); a prebuilt artifact (no recipe) is its runtime's business
+            checked = comp.inputs and exp.manifest.recipe is not None
+            sessions[role] = (
+                ShapeCheckedSession(session, comp.inputs, f"{exp.folder.name}/{role}") if checked else session
+            )
     except BaseException:
         for session in sessions.values():
             session.close()

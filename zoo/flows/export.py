@@ -245,6 +245,11 @@ def export(
                 "calibration": calib_desc,
                 "calibration_count": len(calib_items),
                 "keep_float": list(keep_float),
+                # the input shapes calibration ran at (a model with dynamic axes sees several)
+                "calibration_input_shapes": {
+                    role: sorted({tuple(int(d) for d in a.shape) for call in calls for a in call.values()})
+                    for role, calls in recorded.items()
+                },
             }
         steps_all, options_all = planned(recipe, precision, method, keep_float)
         manifest = ExportManifest(

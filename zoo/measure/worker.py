@@ -50,8 +50,9 @@ def peak_rss_kb() -> float:
     return peak / 1024.0 if sys.platform == "darwin" else float(peak)
 
 
-def network_calls(predictor: Predictor, item: Any) -> list[tuple[Any, dict[str, Any]]]:
-    """(session, inputs) of every network call one predictor call makes, parts included, in order."""
+def network_calls(predictor: Predictor, item: Any, **options: Any) -> list[tuple[Any, dict[str, Any]]]:
+    """(session, inputs) of every network call one predictor call (with ``options``) makes, parts
+    included, in order."""
     from zoo.flows.parity import Recorder
 
     calls: list[tuple[Any, dict[str, Any]]] = []
@@ -67,7 +68,7 @@ def network_calls(predictor: Predictor, item: Any) -> list[tuple[Any, dict[str, 
 
     wrap(predictor)
     try:
-        predictor(item)
+        predictor(item, **options)
     finally:
         for p, role, session in wrapped:
             rec = p.sessions[role]
@@ -85,10 +86,17 @@ def default_probes(predictor: Predictor, item: Any) -> list[Probe]:
             session.run(inputs)
 
     n = len(calls)
+    shapes = input_shapes(calls)
     return [
-        Probe("model", model, f"the networks alone ({n} call{'s' if n != 1 else ''} per item)"),
-        Probe("pipeline", lambda: predictor(item), "pre-processing + networks + post-processing per item"),
-    ]
+        Probe("model", model, f"the networks alone ({n} call{'s' if n != 1 else ''} per item)", input_shapes=shapes),
+        Probe("pipeline", lambda: predictor(item), "pre-processing + networks + post-processing per item",
+              input_shapes=shapes),
+    ]  # fmt: skip
+
+
+def input_shapes(calls: list[tuple[Any, dict[str, Any]]]) -> tuple[tuple[int, ...], ...]:
+    """The shape of every array the recorded calls feed, in order."""
+    return tuple(tuple(int(d) for d in getattr(a, "shape", ())) for _, inputs in calls for a in inputs.values())
 
 
 def bench_item(predictor: Predictor) -> Any:
@@ -141,7 +149,8 @@ def run(job: Any) -> Any:
             joules = meter.stop() / len(samples.ns) if meter is not None else None
             other_load = monitor.stop()
         measures[probe.name] = Measure(latency=samples.latency(), items=probe.items, unit=probe.unit,
-                                       description=probe.description)  # fmt: skip
+                                       description=probe.description,
+                                       input_shapes=[list(s) for s in probe.input_shapes])  # fmt: skip
     predictor.close()
     return BenchOutcome(
         measures=measures,

@@ -18,6 +18,7 @@ _WHERE = {
     "Classification": "zoo.results.classification",
     "Detections": "zoo.results.detection",
     "Poses": "zoo.results.pose",
+    "InstanceMasks": "zoo.results.segmentation",
     "Tracks": "zoo.results.tracks",
 }
 

@@ -16,6 +16,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from zoo.errors import InputError
 from zoo.specs import TensorSpec
 
 
@@ -73,3 +74,27 @@ class Runtime(Protocol):
         """Load one component's files (role → path, e.g. param/bin) into a Session; ``outputs``
         (names and shapes PyTorch gave at export) let a runtime restore axes it drops."""
         ...
+
+
+class ShapeCheckedSession:
+    """A TensorSession that refuses, in one line, an input its export cannot take, before the
+    runtime sees it: a fixed-shape ncnn graph fed another shape runs and returns wrong numbers
+    without an error (its Reshape layers hold the traced sizes). Inputs are checked against the
+    export's ``TensorSpec``s (fixed axes equal, dynamic axes a multiple of ``size_multiple``);
+    everything else is the wrapped session's."""
+
+    def __init__(self, session: Any, inputs: Sequence[TensorSpec], source: str) -> None:
+        self.session, self.source = session, source
+        self.specs = {t.name: t for t in inputs}
+
+    def run(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        for name, array in inputs.items():
+            spec = self.specs.get(name)
+            problem = spec.shape_problem(tuple(np.shape(array))) if spec is not None else None
+            if problem:
+                raise InputError(f"{self.source}: input {name} {problem}")
+        out: dict[str, np.ndarray] = self.session.run(inputs)
+        return out
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.session, name)

@@ -150,3 +150,28 @@ def test_restricted_unpickler_reads_python2_names(tmp_path: Path) -> None:
     obj = read_checkpoint(path, allow_objects=True)
     assert obj["s"] == {1, 2} and isinstance(obj["s"], set)
     assert obj["f"] == frozenset({3}) and torch.equal(obj["t"], torch.ones(2))
+
+
+def test_segmenter_layout_and_the_other_tasks_checkpoint_is_named(tmp_path: Path) -> None:
+    """yolov8n-seg: Ultralytics' count and head keys; a detection checkpoint given to it (or the
+    reverse) is named for what it is, in one line."""
+    from zoo_detector.nets.yolov8 import yolov8n_seg
+
+    seg_spec = plugin._yolov8n_seg()
+    seg = yolov8n_seg()
+    sd = seg.state_dict()
+    assert count_params(seg) == 3_409_968  # Ultralytics: YOLOv8n-seg 3,409,968
+    assert {"model.22.proto.upsample.weight", "model.22.proto.cv3.conv.weight", "model.22.cv4.2.2.bias"} <= set(sd)
+    with torch.no_grad():
+        raw, protos = seg(torch.rand(1, 3, 96, 160))
+    assert raw.shape == (1, 64 + 80 + 32, 12 * 20 + 6 * 10 + 3 * 5) and protos.shape == (1, 32, 24, 40)
+    det_path, seg_path = tmp_path / "yolov8n.pt", tmp_path / "yolov8n-seg.pt"
+    torch.save({"model": yolov8n().half(), "ema": None}, det_path)  # Ultralytics' shape: a pickled module
+    torch.save({"model": seg.half(), "ema": None}, seg_path)
+    with pytest.raises(CheckpointError, match=r"yolov8n.pt: a YOLOv8 detection \(Detect head\) checkpoint, but "
+                       r"yolov8n-seg needs segmentation \(Segment head\) weights; run it as yolov8n"):  # fmt: skip
+        plugin.build_model(spec=seg_spec, weights=str(det_path))
+    with pytest.raises(CheckpointError, match=r"a YOLOv8 segmentation \(Segment head\) checkpoint, but yolov8n needs"):
+        plugin.build_model(spec=SPECS["yolov8n"], weights=str(det_path.with_name("yolov8n-seg.pt")))
+    loaded = plugin.build_model(spec=seg_spec, weights=str(seg_path))
+    assert torch.equal(loaded.state_dict()["model.22.proto.cv1.conv.weight"], sd["model.22.proto.cv1.conv.weight"].half().float())

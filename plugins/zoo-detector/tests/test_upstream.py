@@ -46,9 +46,9 @@ def _env() -> dict[str, str]:
     return env
 
 
-def _reference(which: str, x: np.ndarray, tmp_path: Path) -> dict[str, np.ndarray]:
+def _reference(which: str, x: np.ndarray, tmp_path: Path, *extra: str) -> dict[str, np.ndarray]:
     np.save(tmp_path / "x.npy", x)
-    proc = subprocess.run([_upstream_python(), str(SCRIPT), which, str(tmp_path / "x.npy"), str(tmp_path)],
+    proc = subprocess.run([_upstream_python(), str(SCRIPT), which, str(tmp_path / "x.npy"), str(tmp_path), *extra],
                           capture_output=True, text=True, env=_env(), timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     return dict(np.load(tmp_path / "reference.npz"))
@@ -157,3 +157,52 @@ def test_yolov8n_pose_equals_ultralytics(tmp_path: Path) -> None:
     order = np.lexsort((rows[keep, 0], -rows[keep, 4]))
     theirs = ref["det"][np.lexsort((ref["det"][:, 0], -ref["det"][:, 4]))]
     np.testing.assert_allclose(rows[keep][order, 6:], theirs[:, 6:], atol=1e-4)
+
+
+@pytest.mark.slow
+def test_yolov8n_seg_equals_ultralytics(tmp_path: Path) -> None:
+    """Network, mask maths and the whole pipeline against Ultralytics 8.4 on its own checkpoint."""
+    from zoo.flows.parity import TorchSession
+    from zoo.images import load_image, sample_image_paths
+    from zoo.registry import get_registry
+    from zoo.results import InstanceMasks
+    from zoo_detector.masks import instance_masks
+    from zoo_detector.processing import network_size
+    from zoo_detector.segment import mask_iou_matrix
+
+    photo = next(p for p in sample_image_paths() if p.name == "chelsea.jpg")  # 451x300: a 448x640 rectangle
+    x = np.random.default_rng(0).random((1, 3, 352, 480), dtype=np.float32)
+    ref = _reference("yolov8n-seg", x, tmp_path, str(photo))
+    spec = plugin._yolov8n_seg()
+    assert int(ref["params"]) == 3_409_968
+    model = plugin.build_model(spec=spec, weights=str(tmp_path / "checkpoint.pt"))
+    assert list(model.state_dict()) == [str(k) for k in ref["keys"]]  # key for key, in order
+    with torch.no_grad():
+        raw, proto = (t.numpy() for t in model(torch.from_numpy(x)))
+    np.testing.assert_allclose(raw, ref["raw"], atol=1e-4, rtol=1e-4)
+    np.testing.assert_allclose(proto, ref["proto"], atol=1e-4, rtol=1e-4)
+    # 1. masks from Ultralytics' own coefficients and boxes: process_mask_native, pixel for pixel
+    orig = tuple(int(v) for v in ref["x_orig"])
+    crops, origins = instance_masks(ref["x_coefficients"], ref["proto"][0], ref["x_boxes_orig"], orig)
+    n = len(crops)
+    mine = InstanceMasks(boxes=ref["x_boxes_orig"], scores=np.ones(n, np.float32), class_ids=np.zeros(n, np.int64),
+                         image_shape=orig, mask_crops=crops, mask_origins=origins).dense_masks()  # fmt: skip
+    assert n >= 5 and mine.shape == ref["x_native_masks"].shape
+    assert (mine != ref["x_native_masks"]).sum() <= max(3, mine.size // 10**6)  # float rounding at logit 0 only
+    # 2. the whole pipeline on the photo (rectangular letterbox, as Ultralytics runs a PyTorch model)
+    image = load_image(photo)
+    assert network_size(image.shape[:2], spec.pre, rect=True) == tuple(int(v) for v in ref["letterbox_shape"])
+    predictor = get_registry().task("segmenter").build_predictor(spec, {"model": TorchSession(model, spec.component)})
+    got = predictor(image, conf=float(ref["conf"]), iou=float(ref["iou"]))
+    assert len(ref["scores"]) >= 5 and abs(len(got) - len(ref["scores"])) <= 1
+    theirs = np.concatenate((ref["boxes"], ref["scores"][:, None], ref["classes"][:, None]), 1)
+    ours = np.concatenate((got.boxes, got.scores[:, None], got.class_ids[:, None]), 1)
+    # zoo resizes with ncnn's fixed-point bilinear, Ultralytics with OpenCV's: within a grey level
+    gap = np.abs(theirs[:, None, :4] - ours[None, :, :4]).max(2)
+    gap[theirs[:, None, 5] != ours[None, :, 5]] = np.inf
+    assert (gap.min(1) < 1.0).mean() >= 0.9
+    reference = InstanceMasks(boxes=ref["boxes"], scores=ref["scores"], class_ids=ref["classes"],
+                              image_shape=image.shape[:2], mask_crops=tuple(ref["masks"]),
+                              mask_origins=np.zeros((len(ref["masks"]), 2), np.int64))  # fmt: skip
+    best = mask_iou_matrix(reference, got).max(1)
+    assert best.mean() > 0.97, best

@@ -20,13 +20,15 @@ class Candidates:
     boxes: np.ndarray  # (N, 4) float32 xyxy, network-input pixels
     scores: np.ndarray  # (N,) float32
     classes: np.ndarray  # (N,) int64
+    anchors: np.ndarray | None = None  # (N,) intp: the anchor each came from (yolov8: to read mask coefficients)
 
     @classmethod
     def empty(cls) -> Candidates:
-        return cls(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, np.int64))
+        return cls(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, np.int64), np.zeros(0, np.intp))
 
     def take(self, index: np.ndarray) -> Candidates:
-        return Candidates(self.boxes[index], self.scores[index], self.classes[index])
+        anchors = None if self.anchors is None else self.anchors[index]
+        return Candidates(self.boxes[index], self.scores[index], self.classes[index], anchors)
 
 
 @dataclass(frozen=True)
@@ -85,7 +87,7 @@ def _check(raw: np.ndarray, grid: Grid, min_channels: int, name: str) -> np.ndar
 
 
 def decode_yolov8(raw: np.ndarray, input_hw: tuple[int, int], params: Mapping[str, Any], conf: float) -> Candidates:
-    """Ultralytics v8 head: [4 sides × reg_max DFL logits | class logits] per anchor.
+    """Ultralytics v8 head: [4 sides × reg_max DFL logits | class logits (| mask coefficients)] per anchor.
 
     Best class per anchor (Ultralytics' single-label NMS), score = sigmoid(logit) > conf. Box sides
     are the expectations of a softmax over reg_max bins, in stride units from the cell centre.
@@ -93,7 +95,8 @@ def decode_yolov8(raw: np.ndarray, input_hw: tuple[int, int], params: Mapping[st
     reg_max = int(params.get("reg_max", 16))
     grid = make_grid(tuple(input_hw), tuple(params["strides"]), 0.5)
     raw = _check(raw, grid, 4 * reg_max, "yolov8")
-    cls = raw[4 * reg_max :]
+    # a segmentation head appends mask coefficients after the classes (nc says where they stop)
+    cls = raw[4 * reg_max : 4 * reg_max + int(params["nc"])] if "nc" in params else raw[4 * reg_max :]
     best = cls.max(0)
     keep = np.flatnonzero(best > logit(conf))
     if keep.size == 0:
@@ -103,7 +106,7 @@ def decode_yolov8(raw: np.ndarray, input_hw: tuple[int, int], params: Mapping[st
     ltrb = np.einsum("sbn,b->sn", dist, np.arange(reg_max, dtype=np.float32)) * grid.strides[keep]
     p = grid.points[keep]
     boxes = np.stack((p[:, 0] - ltrb[0], p[:, 1] - ltrb[1], p[:, 0] + ltrb[2], p[:, 1] + ltrb[3]), 1)
-    return Candidates(boxes.astype(np.float32), sigmoid(best[keep]), cls[:, keep].argmax(0).astype(np.int64))
+    return Candidates(boxes.astype(np.float32), sigmoid(best[keep]), cls[:, keep].argmax(0).astype(np.int64), keep)
 
 
 def decode_yolox(raw: np.ndarray, input_hw: tuple[int, int], params: Mapping[str, Any], conf: float) -> Candidates:

@@ -1,4 +1,7 @@
-"""Letterbox: resize keeping the aspect ratio, pad to the static network size, and its inverse.
+"""Letterbox: resize keeping the aspect ratio, pad to the network size, and its inverse.
+
+The network size is the model's square input, or (rectangular inference, ``rect_size``) the smallest
+multiple of the stride that holds the image at the same scale.
 
 The resize is bilinear with half-pixel centres and no antialiasing, as OpenCV's INTER_LINEAR that
 Ultralytics and Megvii train and predict with (Pillow's resize antialiases when shrinking, which
@@ -60,6 +63,15 @@ def letterbox_geometry(orig_hw: tuple[int, int], size: tuple[int, int]) -> Lette
     dh, dw = (th - nh) / 2, (tw - nw) / 2
     top, left = int(round(dh - 0.1)), int(round(dw - 0.1))
     return Letterbox(ratio=r, top=max(0, top), left=max(0, left), new_shape=(nh, nw), orig_shape=(h, w))
+
+
+def rect_size(orig_hw: tuple[int, int], size: tuple[int, int], stride: int) -> tuple[int, int]:
+    """The smallest network input, in multiples of ``stride``, that holds the image at the scale the
+    square ``size`` letterbox gives it: Ultralytics' LetterBox(auto=True) (padding modulo the stride).
+    A 4:3 photo at 640 runs at 480×640, a 16:9 frame at 384×640: 25 % and 40 % fewer pixels."""
+    geo = letterbox_geometry(orig_hw, size)
+    nh, nw = geo.new_shape
+    return nh + (size[0] - nh) % stride, nw + (size[1] - nw) % stride
 
 
 def letterbox(image: np.ndarray, size: tuple[int, int], pad_value: int = 114) -> tuple[np.ndarray, Letterbox]:

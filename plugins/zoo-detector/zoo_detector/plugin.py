@@ -6,11 +6,12 @@ from collections.abc import Callable
 from typing import Any
 
 from zoo import hookimpl
-from zoo.eval.coco import BoxEvaluator
-from zoo.results import Detections
+from zoo.errors import CheckpointError
+from zoo.eval.coco import BoxEvaluator, MaskEvaluator
+from zoo.results import Detections, InstanceMasks
 from zoo.specs import ExportRecipe, ModelSpec, PostSpec, PreSpec, TensorSpec, default_recipes
 from zoo.tasks import HubInfo, TaskDef, TaskOption, in_unit_interval, positive
-from zoo_detector import pose, processing, result
+from zoo_detector import pose, predictor, processing, result, segment
 
 YOLO_SIZE = (640, 640)
 FCOS_SIZE = (640, 640)
@@ -33,8 +34,22 @@ def _minmax_int8_recipes() -> dict[str, ExportRecipe]:
     return default_recipes(int8_method="minmax")
 
 
+STRIDE = 32
+"""Rectangular inference letterboxes to multiples of this (the coarsest YOLO stride; FCOS's P6/P7
+levels are strided convolutions, which take any size)."""
+
+
 def _anchors(size: tuple[int, int], strides: tuple[int, ...]) -> int:
     return sum(-(-size[0] // s) * -(-size[1] // s) for s in strides)
+
+
+def _image_input(size: tuple[int, int]) -> TensorSpec:
+    """A 1×3×H×W image input traced at ``size`` whose height and width may be any multiple of 32."""
+    return TensorSpec(name="in0", shape=(1, 3, *size), dynamic_axes=(2, 3), size_multiple=STRIDE)
+
+
+RECT = {"rect": True, "stride": STRIDE}
+"""PreSpec params of a model that letterboxes to the smallest stride multiple by default (--no-rect: square)."""
 
 
 def _yolov8n() -> ModelSpec:
@@ -44,11 +59,12 @@ def _yolov8n() -> ModelSpec:
         task="detector",
         family="yolov8",
         aliases=("yolov8n-coco",),
-        description="YOLOv8n, COCO 80 classes, 3.2 M params, 640×640.",
+        description="YOLOv8n, COCO 80 classes, 3.2 M params, 640 (rectangular: 480×640 for a 4:3 photo).",
         source="Ultralytics YOLOv8 (ultralytics/cfg/models/v8/yolov8.yaml, scale n)",
-        inputs=(TensorSpec(name="in0", shape=(1, 3, *YOLO_SIZE)),),
+        inputs=(_image_input(YOLO_SIZE),),
         outputs=(TensorSpec(name="out0", shape=(1, 4 * 16 + 80, _anchors(YOLO_SIZE, strides)), layout="NCA"),),
-        pre=PreSpec(kind="letterbox", size=YOLO_SIZE, scale=1 / 255, channel_order="RGB", pad_value=114),
+        pre=PreSpec(kind="letterbox", size=YOLO_SIZE, scale=1 / 255, channel_order="RGB", pad_value=114,
+                    params=RECT),
         post=PostSpec(decoder="yolov8", labels="coco",
                       params={"conf": 0.25, "iou": 0.45, "max_det": 300, "strides": list(strides), "reg_max": 16,
                               "max_candidates": 1000}),
@@ -66,12 +82,12 @@ def _yolox_s() -> ModelSpec:
         task="detector",
         family="yolox",
         aliases=("yolox_s",),
-        description="YOLOX-S, COCO 80 classes, 9.0 M params, 640×640.",
+        description="YOLOX-S, COCO 80 classes, 9.0 M params, 640 (rectangular: 480×640 for a 4:3 photo).",
         source="Megvii-BaseDetection/YOLOX (exps/default/yolox_s.py: depth 0.33, width 0.50)",
-        inputs=(TensorSpec(name="in0", shape=(1, 3, *YOLO_SIZE)),),
+        inputs=(_image_input(YOLO_SIZE),),
         outputs=(TensorSpec(name="out0", shape=(1, 4 + 1 + 80, _anchors(YOLO_SIZE, strides)), layout="NCA"),),
         # Megvii's ValTransform (legacy=False): BGR as OpenCV reads it, 0..255, no mean/std.
-        pre=PreSpec(kind="letterbox", size=YOLO_SIZE, scale=1.0, channel_order="BGR", pad_value=114),
+        pre=PreSpec(kind="letterbox", size=YOLO_SIZE, scale=1.0, channel_order="BGR", pad_value=114, params=RECT),
         post=PostSpec(decoder="yolox", labels="coco",
                       params={"conf": 0.25, "iou": 0.45, "max_det": 300, "strides": list(strides),
                               "max_candidates": 1000}),
@@ -83,6 +99,35 @@ def _yolox_s() -> ModelSpec:
     )
 
 
+def _yolov8n_seg() -> ModelSpec:
+    strides = (8, 16, 32)
+    nc, nm = 80, 32
+    return ModelSpec(
+        id="yolov8n-seg",
+        task="segmenter",
+        family="yolov8",
+        aliases=("yolov8n-seg-coco",),
+        description="YOLOv8n-seg, COCO 80 classes, instance masks, 3.4 M params, 640 (rectangular: 480×640 "
+        "for a 4:3 photo).",
+        source="Ultralytics YOLOv8 (ultralytics/cfg/models/v8/yolov8-seg.yaml, scale n)",
+        inputs=(_image_input(YOLO_SIZE),),
+        outputs=(
+            TensorSpec(name="out0", shape=(1, 4 * 16 + nc + nm, _anchors(YOLO_SIZE, strides)), layout="NCA"),
+            TensorSpec(name="out1", shape=(1, nm, YOLO_SIZE[0] // 4, YOLO_SIZE[1] // 4)),
+        ),
+        pre=PreSpec(kind="letterbox", size=YOLO_SIZE, scale=1 / 255, channel_order="RGB", pad_value=114,
+                    params=RECT),
+        post=PostSpec(decoder="yolov8", labels="coco",
+                      params={"conf": 0.25, "iou": 0.45, "max_det": 300, "strides": list(strides), "reg_max": 16,
+                              "max_candidates": 1000, "nc": nc, "nm": nm}),
+        recipes=_minmax_int8_recipes(),
+        license="AGPL-3.0",
+        datasets=("coco",),
+        notes="out0 = 64 DFL logits + 80 class logits + 32 mask coefficients per anchor; out1 = 32 prototype "
+        "masks at stride 4. Masks as Ultralytics' retina_masks: in original-image pixels, cropped to the box.",
+    )
+
+
 def _fcos() -> ModelSpec:
     strides = (8, 16, 32, 64, 128)
     return ModelSpec(
@@ -90,52 +135,84 @@ def _fcos() -> ModelSpec:
         task="detector",
         family="fcos",
         aliases=("fcos-resnet50-fpn",),
-        description="FCOS ResNet-50-FPN, COCO (torchvision's 91 category ids), 32.3 M params, 640×640.",
+        description="FCOS ResNet-50-FPN, COCO (torchvision's 91 category ids), 32.3 M params, 640 (rectangular).",
         source="torchvision.models.detection.fcos_resnet50_fpn (Tian et al., FCOS, 2019)",
-        inputs=(TensorSpec(name="in0", shape=(1, 3, *FCOS_SIZE)),),
+        inputs=(_image_input(FCOS_SIZE),),
         outputs=(TensorSpec(name="out0", shape=(1, 4 + 1 + 91, _anchors(FCOS_SIZE, strides)), layout="NCA"),),
         # torchvision normalises inside GeneralizedRCNNTransform; here it is numpy preprocessing,
         # so the exported network starts at the backbone and int8 calibration sees the same input.
+        # rectangular too: torchvision's own transform pads each batch to multiples of 32, not squares
         pre=PreSpec(kind="letterbox", size=FCOS_SIZE, scale=1 / 255, mean=IMAGENET_MEAN, std=IMAGENET_STD,
-                    channel_order="RGB", pad_value=114),
+                    channel_order="RGB", pad_value=114, params=RECT),
         post=PostSpec(decoder="fcos", labels="coco91",
                       params={"conf": 0.2, "iou": 0.6, "max_det": 100, "strides": list(strides),
                               "topk_candidates": 1000, "max_candidates": 1000}),
         license="BSD-3-Clause",
         datasets=("coco",),
         notes="Raw head out0 = ltrb (ReLU'd, stride units), centerness logit, 91 class logits per anchor. "
-        "Static 640×640 letterbox instead of torchvision's 800-1333 resize.",
+        "640 letterbox (rectangular by default) instead of torchvision's 800-1333 resize.",
     )
+
+
+def _box_options(what: str) -> tuple[TaskOption, ...]:
+    """Options of the box-finding tasks. None = the model's own default (spec.post.params); zoo
+    eval's evaluator uses COCO's convention (conf 0.001, iou 0.6) unless given."""
+    both = ("run", "eval")
+    return (
+        TaskOption("conf", float, None, "score threshold (default: the model's; eval: 0.001)", both,
+                   in_unit_interval),
+        TaskOption("iou", float, None, "NMS IoU threshold (default: the model's; eval: 0.6)", both,
+                   in_unit_interval),
+        TaskOption("max_det", int, None, f"at most this many {what} (default: the model's)", both, positive),
+        TaskOption("top_k", int, None, f"only the K highest-scoring {what}", ("run",), positive),
+        TaskOption("rect", bool, None, f"letterbox to the smallest multiple of {STRIDE} that holds the image "
+                   "instead of the full square (default: on where the model and its export can)", both),
+    )  # fmt: skip
 
 
 @hookimpl
 def register_tasks(register: Callable[[TaskDef], None]) -> None:
-    both = ("run", "eval")
     register(
         TaskDef(
             name="detector",
             description="Object detection: boxes, classes and scores per image.",
             result_type=Detections,
             default_metric="mAP50-95",
+            predictor=predictor.LetterboxPredictor,
             preprocess=processing.preprocess,
             postprocess=processing.postprocess,
             agreement=result.agreement,
             pre_kinds=("letterbox",),
-            # None = the model's own default (spec.post.params); zoo eval's evaluator uses COCO's
-            # convention (conf 0.001, iou 0.6) unless given.
-            options=(
-                TaskOption("conf", float, None, "score threshold (default: the model's; eval: 0.001)", both,
-                           in_unit_interval),
-                TaskOption("iou", float, None, "NMS IoU threshold (default: the model's; eval: 0.6)", both,
-                           in_unit_interval),
-                TaskOption("max_det", int, None, "at most this many boxes (default: the model's)", both, positive),
-                TaskOption("top_k", int, None, "only the K highest-scoring boxes", ("run",), positive),
-            ),  # fmt: skip
+            options=_box_options("boxes"),
             # Parity compares boxes at a threshold below COCO-eval's 0.001: random weights keep the
             # Ultralytics class prior (scores about 1e-4), and would otherwise give no boxes at all.
             parity_options={"conf": 1e-4},
+            calibration_items=predictor.calibration_items,
+            bench_probes=predictor.bench_probes,
             evaluator=BoxEvaluator(defaults={"conf": 0.001, "iou": 0.6}),
             hub=HubInfo(pipeline_tag="object-detection"),
+        )
+    )
+    register(
+        TaskDef(
+            name="segmenter",
+            description="Instance segmentation: a box, class, score and binary mask per object.",
+            result_type=InstanceMasks,
+            default_metric="mask mAP50-95",
+            predictor=predictor.LetterboxPredictor,
+            preprocess=processing.preprocess,
+            postprocess=segment.postprocess,
+            agreement=segment.agreement,
+            pre_kinds=("letterbox",),
+            check_spec=segment.check_spec,
+            options=_box_options("instances"),
+            # As the detector's (random weights score about 1e-4), capped at 100 instances an image:
+            # every kept instance costs a mask.
+            parity_options={"conf": 1e-4, "max_det": 100},
+            calibration_items=predictor.calibration_items,
+            bench_probes=predictor.bench_probes,
+            evaluator=MaskEvaluator(defaults={"conf": 0.001, "iou": 0.6}),
+            hub=HubInfo(pipeline_tag="image-segmentation"),
         )
     )
 
@@ -143,19 +220,51 @@ def register_tasks(register: Callable[[TaskDef], None]) -> None:
 @hookimpl
 def register_models(register: Callable[[ModelSpec], None]) -> None:
     register(_yolov8n())
+    register(_yolov8n_seg())
     register(_yolox_s())
     register(_fcos())
     register(pose.yolov8n_pose_spec())  # the pose task's (zoo-pose); dropped without it
 
 
 def _build_yolov8n(weights: str | None) -> Any:
-    from zoo.checkpoints import load_strict
-    from zoo_detector.loaders import load_ultralytics
     from zoo_detector.nets.yolov8 import yolov8n
 
-    model = yolov8n()
-    if weights is not None:
-        load_strict(model, load_ultralytics(weights), source=str(weights))
+    return _load_ultralytics_into(yolov8n(), weights, "yolov8n")
+
+
+def _build_yolov8n_seg(weights: str | None) -> Any:
+    from zoo_detector.nets.yolov8 import yolov8n_seg
+
+    return _load_ultralytics_into(yolov8n_seg(), weights, "yolov8n-seg")
+
+
+def _head_kind(state: dict[str, Any]) -> str:
+    """Which YOLOv8 head a state dict carries, from its layer-22 keys: detection, segmentation, pose..."""
+    head = {k.split(".", 2)[2] for k in state if k.startswith("model.22.")}
+    if any(k.startswith("proto.") for k in head):
+        return "segmentation (Segment head)"
+    if any(k.startswith(("cv2.", "cv3.")) for k in head):
+        return "detection (Detect head)"
+    return "unknown-head"
+
+
+def _load_ultralytics_into(model: Any, weights: str | None, model_id: str) -> Any:
+    """Load an Ultralytics checkpoint strictly; a checkpoint of the other YOLOv8 task (detection
+    weights for the segmenter, or the reverse) is named as such in one line."""
+    from zoo.checkpoints import load_strict
+    from zoo_detector.loaders import load_ultralytics
+
+    if weights is None:
+        return model
+    state = load_ultralytics(weights)
+    have, want = _head_kind(state), _head_kind(model.state_dict())
+    if have != want and have != "unknown-head":
+        other = "yolov8n-seg" if have.startswith("segmentation") else "yolov8n"
+        raise CheckpointError(
+            f"{weights}: a YOLOv8 {have} checkpoint, but {model_id} needs {want} weights; run it as "
+            f"{other} (zoo run {other} ... --weights {weights}), or pass a {model_id} checkpoint"
+        )
+    load_strict(model, state, source=str(weights))
     return model
 
 
@@ -191,6 +300,7 @@ def _build_fcos(weights: str | None) -> Any:
 
 _BUILDERS: dict[str, Callable[[str | None], Any]] = {
     "yolov8n": _build_yolov8n,
+    "yolov8n-seg": _build_yolov8n_seg,
     "yolox-s": _build_yolox_s,
     "fcos": _build_fcos,
     "yolov8n-pose": pose.build_yolov8n_pose,

@@ -12,19 +12,29 @@ import numpy as np
 from zoo.results import Detections
 from zoo.specs import ModelSpec, PreSpec
 from zoo_detector.decode import DECODERS
-from zoo_detector.letterbox import Letterbox, letterbox_blob, unletterbox_boxes
+from zoo_detector.letterbox import Letterbox, letterbox_blob, rect_size, unletterbox_boxes
 from zoo_detector.nms import nms
 
 RUN_OPTIONS = ("conf", "iou", "max_det")
 
 
-def preprocess(image: np.ndarray, pre: PreSpec) -> tuple[np.ndarray, dict[str, Any]]:
-    """Letterbox to the static input, then channel order, scale, mean/std → float32 1×3×H×W."""
+def network_size(image_hw: tuple[int, int], pre: PreSpec, rect: bool = False) -> tuple[int, int]:
+    """The network input (height, width) for an image: the model's square ``pre.size``, or with
+    ``rect`` the smallest multiple of ``pre.params['stride']`` that holds it at the same scale."""
+    if not rect:
+        return int(pre.size[0]), int(pre.size[1])
+    return rect_size(image_hw, pre.size, int(pre.params.get("stride", 32)))
+
+
+def preprocess(image: np.ndarray, pre: PreSpec, rect: bool = False) -> tuple[np.ndarray, dict[str, Any]]:
+    """Letterbox (square, or the rectangle ``network_size`` gives), then channel order, scale,
+    mean/std → float32 1×3×H×W."""
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
         raise ValueError(f"expected an RGB uint8 H×W×3 image, got {image.dtype} {image.shape}")
-    x, geo = letterbox_blob(image, pre.size, pre.pad_value, bgr=pre.channel_order == "BGR", scale=pre.scale,
-                            mean=pre.mean, std=pre.std)
-    return x[None], {"letterbox": geo, "input_hw": tuple(pre.size)}
+    size = network_size(image.shape[:2], pre, rect)
+    x, geo = letterbox_blob(image, size, pre.pad_value, bgr=pre.channel_order == "BGR", scale=pre.scale,
+                            mean=pre.mean, std=pre.std)  # fmt: skip
+    return x[None], {"letterbox": geo, "input_hw": size}
 
 
 @lru_cache(maxsize=4)
@@ -42,18 +52,25 @@ def threshold(name: str, spec: ModelSpec, options: Mapping[str, Any]) -> Any:
     return spec.post.params[name] if value is None else value
 
 
-def _raw_head(outputs: Mapping[str, np.ndarray], spec: ModelSpec) -> np.ndarray:
-    """The raw head as (channels, anchors), whatever axes the runtime dropped."""
-    out = spec.component.outputs[0] if spec.component.outputs else None
-    if out is not None and out.name in outputs:
-        array = outputs[out.name]
-    elif len(outputs) == 1:
+def output(outputs: Mapping[str, np.ndarray], spec: ModelSpec, index: int = 0) -> np.ndarray:
+    """The spec's ``index``-th output without its batch axis (float32). Shapes follow the input
+    (rectangular inference), so only the batch axis is dropped, never reshaped to the traced shape."""
+    declared = spec.component.outputs
+    name = declared[index].name if index < len(declared) else None
+    if name is not None and name in outputs:
+        array = outputs[name]
+    elif index == 0 and len(outputs) == 1:
         array = next(iter(outputs.values()))
     else:
-        raise ValueError(f"{spec.id}: cannot tell which of the outputs {sorted(outputs)} is the detection head")
+        raise ValueError(f"{spec.id}: no output {name or index!r} among {sorted(outputs)}; check the model's outputs")
     array = np.asarray(array, dtype=np.float32)
-    if out is not None:
-        array = array.reshape(out.shape)
+    rank = len(declared[index].shape) - 1 if name is not None else array.ndim - 1
+    return array.reshape(array.shape[-rank:]) if array.ndim > rank else array
+
+
+def _raw_head(outputs: Mapping[str, np.ndarray], spec: ModelSpec) -> np.ndarray:
+    """The raw head as (channels, anchors)."""
+    array = output(outputs, spec, 0)
     return array.reshape(array.shape[-2], array.shape[-1])
 
 

@@ -4,6 +4,14 @@ Written here rather than imported: ultralytics needs torchvision, which does not
 the pinned torch (FACTS.md), and a Pi needs neither. The layer list follows Ultralytics'
 ``yolov8.yaml`` with the legacy (v8) Detect head; ``forward`` stops before the DFL decode and
 returns the raw head: (1, 4*reg_max + nc, anchors), box-distribution logits first.
+
+``yolov8-seg.yaml`` is the same layer list with a Segment head (layer 22): the Detect branches plus
+a mask-coefficient branch per level (``cv4``: 32 coefficients per anchor) and ``proto``, which turns
+the stride-8 features into 32 prototype masks at stride 4 (32×160×160 for a 640×640 input). Its
+``forward`` returns (raw head with the 32 coefficients appended, prototypes).
+
+Every op is shape-agnostic (convolutions, nearest 2× upsampling, concatenation, ``flatten``), so
+one exported graph runs at any input whose sides are multiples of 32 (rectangular inference).
 """
 
 from __future__ import annotations
@@ -110,8 +118,45 @@ class Detect(nn.Module):
         return torch.cat(outs, 2)
 
 
+class Proto(nn.Module):
+    """Ultralytics' mask prototypes: 3×3 conv, 2× transposed-conv upsampling, 3×3 conv, 1×1 conv to nm."""
+
+    def __init__(self, c1: int, c_: int = 256, c2: int = 32) -> None:
+        super().__init__()
+        self.cv1 = Conv(c1, c_, 3)
+        self.upsample = nn.ConvTranspose2d(c_, c_, 2, 2, 0, bias=True)
+        self.cv2 = Conv(c_, c_, 3)
+        self.cv3 = Conv(c_, c2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.cv3(self.cv2(self.upsample(self.cv1(x))))
+
+
+class Segment(Detect):
+    """The v8 Segment head: Detect, plus per level a mask-coefficient branch (cv4) and the prototypes.
+
+    ``npr`` is the prototype width after the model's width multiplier (64 for the n scale: Ultralytics'
+    parse_model scales Segment's 256 like any channel count)."""
+
+    def __init__(self, nc: int, ch: tuple[int, ...], nm: int = 32, npr: int = 256, reg_max: int = 16) -> None:
+        super().__init__(nc, ch, reg_max)
+        self.nm, self.npr = nm, npr
+        self.proto = Proto(ch[0], npr, nm)
+        c4 = max(ch[0] // 4, nm)
+        self.cv4 = nn.ModuleList(nn.Sequential(Conv(x, c4, 3), Conv(c4, c4, 3), nn.Conv2d(c4, nm, 1)) for x in ch)
+
+    def forward(self, xs: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:  # type: ignore[override]
+        outs = [
+            torch.cat((box(x), cls(x), coef(x)), 1).flatten(2)
+            for x, box, cls, coef in zip(xs, self.cv2, self.cv3, self.cv4, strict=True)
+        ]
+        return torch.cat(outs, 2), self.proto(xs[0])
+
+
 # (from, module builder) per layer of yolov8.yaml; channels are filled in by the width multiplier.
-def _yolov8_layers(width: float, depth: float, max_ch: int, nc: int) -> tuple[nn.ModuleList, list[object]]:
+def _yolov8_layers(
+    width: float, depth: float, max_ch: int, nc: int, head: str = "detect"
+) -> tuple[nn.ModuleList, list[object]]:
     def ch(c: int) -> int:
         c = min(c, max_ch) * width
         return int(math.ceil(c / 8) * 8)
@@ -143,7 +188,7 @@ def _yolov8_layers(width: float, depth: float, max_ch: int, nc: int) -> tuple[nn
         Conv(c[3], c[3], 3, 2),  # 19
         Concat(),  # 20 cat 19, 9
         C2f(c[3] + c[4], c[4], n(3)),  # 21 P5 out
-        Detect(nc, (c[2], c[3], c[4])),  # 22
+        Detect(nc, (c[2], c[3], c[4])) if head == "detect" else Segment(nc, (c[2], c[3], c[4]), 32, ch(256)),  # 22
     ]
     sources: list[object] = [-1] * 11 + [[-1, 6], -1, -1, [-1, 4], -1, -1, [-1, 12], -1, -1, [-1, 9], -1, [15, 18, 21]]
     return nn.ModuleList(layers), sources
@@ -154,15 +199,17 @@ class YOLOv8(nn.Module):
 
     strides = (8, 16, 32)
 
-    def __init__(self, scale: tuple[float, float, int] = (0.33, 0.25, 1024), nc: int = 80) -> None:
+    def __init__(
+        self, scale: tuple[float, float, int] = (0.33, 0.25, 1024), nc: int = 80, head: str = "detect"
+    ) -> None:
         super().__init__()
         depth, width, max_ch = scale
-        layers, self.sources = _yolov8_layers(width, depth, max_ch, nc)
+        layers, self.sources = _yolov8_layers(width, depth, max_ch, nc, head)
         self.model = nn.Sequential(*layers)
         self.save = {i for s in self.sources if isinstance(s, list) for i in s if i != -1}
         self.model[-1].bias_init(self.strides)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         saved: dict[int, torch.Tensor] = {}
         for i, (layer, src) in enumerate(zip(self.model, self.sources, strict=True)):
             x = layer([x if j == -1 else saved[j] for j in src]) if isinstance(src, list) else layer(x)
@@ -173,3 +220,8 @@ class YOLOv8(nn.Module):
 
 def yolov8n(nc: int = 80) -> YOLOv8:
     return YOLOv8((0.33, 0.25, 1024), nc)
+
+
+def yolov8n_seg(nc: int = 80) -> YOLOv8:
+    """yolov8n-seg: 3,409,968 parameters (Ultralytics' count)."""
+    return YOLOv8((0.33, 0.25, 1024), nc, head="segment")
