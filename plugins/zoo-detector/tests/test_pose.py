@@ -46,7 +46,7 @@ def test_registered_with_the_pose_task_and_its_own_predictor() -> None:
     assert spec.component.outputs[0].shape == (1, 116, 8400)
     predictor = reg.build_predictor(spec, {"model": None})
     assert isinstance(predictor, pose.YoloPosePredictor)
-    assert reg.build_predictor(reg.get("yolov8n"), {"model": None}).__class__.__name__ == "SimplePredictor"
+    assert reg.build_predictor(reg.get("yolov8n"), {"model": None}).__class__.__name__ == "LetterboxPredictor"  # the task's
 
 
 def test_decode_places_boxes_and_keypoints_as_ultralytics() -> None:
