@@ -54,16 +54,15 @@ def byte_alphabet() -> dict[int, str]:
     """GPT-2's reversible map from the 256 byte values to printable Unicode characters.
 
     Printable Latin-1 bytes map to themselves; the other 68 (controls, space, soft hyphen...)
-    to U+0100 onwards, in byte order, so no symbol is whitespace or a control character.
+    to U+0100 onwards, in byte order, so no symbol is whitespace or a control character. The
+    dict's order is the vocabulary's: the 188 printable bytes first, then the 68 others (token
+    ids 0..255 follow it, so "a" is 64 and "a</w>" 320).
     """
     printable = [*range(0x21, 0x7F), *range(0xA1, 0xAD), *range(0xAE, 0x100)]
     table = {b: chr(b) for b in printable}
-    extra = 0
-    for b in range(256):
-        if b not in table:
-            table[b] = chr(0x100 + extra)
-            extra += 1
-    return dict(sorted(table.items()))
+    others = [b for b in range(256) if b not in table]
+    table.update({b: chr(0x100 + i) for i, b in enumerate(others)})
+    return table
 
 
 def clean(text: str) -> str:
