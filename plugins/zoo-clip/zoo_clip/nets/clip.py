@@ -284,3 +284,28 @@ def randomize(clip: CLIP, seed: int = 0) -> CLIP:
                 std = 0.02 if "embedding" in name else fan_in**-0.5
                 p.copy_(torch.randn(p.shape, generator=gen) * std)
     return clip
+
+
+OPENAI_EXTRA_KEYS = ("input_resolution", "context_length", "vocab_size")
+"""Integers OpenAI's original state dicts carry beside the tensors (open_clip drops them too)."""
+
+
+def build(cfg: CLIPConfig, weights: str | None = None, seed: int = 0) -> CLIP:
+    """A CLIP of ``cfg``: the checkpoint at ``weights`` loaded strictly, or (None) seeded random weights.
+
+    ``weights`` is a plain state dict (open_clip's ``open_clip_pytorch_model.bin``, or OpenAI's
+    weights re-saved as a state dict); open_clip's ``{"state_dict": ...}`` wrapping and a
+    ``module.`` prefix from DDP training are unwrapped as open_clip's ``load_checkpoint`` does.
+    """
+    from zoo.checkpoints import load_state_dict, load_strict
+
+    torch.manual_seed(seed)
+    clip = CLIP(cfg)
+    if weights is None:
+        return randomize(clip, seed).eval()
+    state = load_state_dict(weights, key="state_dict")
+    if state and all(k.startswith("module.") for k in state):
+        state = {k[len("module."):]: v for k, v in state.items()}
+    state = {k: v for k, v in state.items() if k not in OPENAI_EXTRA_KEYS}
+    load_strict(clip, state, source=str(weights))
+    return clip.eval()
