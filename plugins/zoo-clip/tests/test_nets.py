@@ -10,7 +10,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from zoo.errors import CheckpointError  # noqa: E402
-from zoo_clip.nets.clip import VIT_B_32, VIT_S_32, CLIP, TextTower, build, towers  # noqa: E402
+from zoo_clip.nets.clip import CLIP, VIT_B_32, VIT_S_32, TextTower, build, towers  # noqa: E402
 
 BLOCK_KEYS = ("ln_1.weight", "ln_1.bias", "attn.in_proj_weight", "attn.in_proj_bias", "attn.out_proj.weight",
               "attn.out_proj.bias", "ln_2.weight", "ln_2.bias", "mlp.c_fc.weight", "mlp.c_fc.bias",

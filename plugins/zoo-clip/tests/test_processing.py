@@ -10,7 +10,14 @@ import pytest
 
 from zoo.errors import InputError
 from zoo_clip import processing
-from zoo_clip.result import Embeddings, ZeroShot, cosine_rows, embeddings_agreement, zero_shot_agreement, zero_shot_result
+from zoo_clip.result import (
+    Embeddings,
+    ZeroShot,
+    cosine_rows,
+    embeddings_agreement,
+    zero_shot_agreement,
+    zero_shot_result,
+)
 
 
 def _image(h: int, w: int, seed: int = 0) -> np.ndarray:

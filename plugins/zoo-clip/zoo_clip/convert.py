@@ -49,6 +49,12 @@ def convert(module: Any, example: tuple[Any, ...], out_dir: Path, name: str, fp1
     if proc.returncode != 0 or not param.is_file() or not binfile.is_file():
         tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
         raise ExportError(f"pnnx failed on {name} (exit {proc.returncode}): {' | '.join(tail)}")
+    left = sorted(t for t in layer_types(param) if "." in t)
+    if left:
+        # pnnx exits 0 and writes ops it could not map (torch.argmax, Tensor.index, ...) as layer
+        # types ncnn does not have; ncnn then refuses the whole .param at load time
+        raise ExportError(f"pnnx could not convert {', '.join(left)} in {name} to ncnn layers; "
+                          "rewrite that part of the module (see zoo_clip.nets.clip.TextTower)")
     return {"param": param, "bin": binfile, "pnnx_log": log}
 
 

@@ -109,7 +109,7 @@ class Embeddings:
 
     def summary(self) -> str:
         n, d = self.vectors.shape
-        cut = sum(self.truncated)
+        cut = int(sum(self.truncated))
         text = f"{n} {self.kind} embedding{'s' if n != 1 else ''} of dimension {d} (L2-normalised)"
         return text + (f"; {cut} text{'s' if cut > 1 else ''} truncated to the context length" if cut else "")
 
@@ -138,7 +138,7 @@ def draw(image: np.ndarray, result: ZeroShot, k: int = 3) -> np.ndarray:
         left, top, right, bottom = pen.textbbox((6, y), text, font=font)
         pen.rectangle((left - 3, top - 2, right + 3, bottom + 2), fill=(0, 0, 0))
         pen.text((6, y), text, fill=(255, 255, 255), font=font)
-        y = bottom + 6
+        y = int(bottom) + 6
     return np.asarray(canvas)
 
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 import math
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import nn
@@ -215,7 +216,8 @@ class CLIP(nn.Module):
         proj_std = (t.width**-0.5) * ((2 * t.layers) ** -0.5)
         attn_std = t.width**-0.5
         fc_std = (2 * t.width) ** -0.5
-        for block in self.transformer.resblocks:
+        for module in self.transformer.resblocks:
+            block: Any = module
             nn.init.normal_(block.attn.in_proj_weight, std=attn_std)
             nn.init.normal_(block.attn.out_proj.weight, std=proj_std)
             nn.init.normal_(block.mlp.c_fc.weight, std=fc_std)
