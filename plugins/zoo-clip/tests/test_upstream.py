@@ -17,7 +17,9 @@ torch = pytest.importorskip("torch")
 
 from zoo.images import sample_image_paths, sample_images  # noqa: E402
 from zoo_clip import processing  # noqa: E402
-from zoo_clip.nets.clip import VIT_B_32, VIT_B_32_QUICKGELU, VIT_S_32, CLIPConfig, TextTower, build  # noqa: E402
+from zoo_clip.nets import clip as clip_nets  # noqa: E402
+from zoo_clip.nets import mobileclip  # noqa: E402
+from zoo_clip.nets.clip import TextTower  # noqa: E402
 from zoo_clip.tokenizer import Tokenizer  # noqa: E402
 
 SCRIPT = Path(__file__).with_name("upstream_reference.py")
@@ -29,16 +31,26 @@ def _run(exe: str, *args: str) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("arch", "cfg"), [("ViT-B-32", VIT_B_32), ("ViT-B-32-quickgelu", VIT_B_32_QUICKGELU),
-                                           ("ViT-S-32", VIT_S_32)])
-def test_embeddings_equal_open_clip(arch: str, cfg: CLIPConfig, tmp_path: Path, upstream_python: str,
-                                    vocabulary: Path) -> None:
+@pytest.mark.parametrize("arch", ["ViT-B-32", "ViT-B-32-quickgelu", "ViT-S-32", "MobileCLIP2-S0"])
+def test_embeddings_equal_open_clip(arch: str, tmp_path: Path, upstream_python: str, vocabulary: Path) -> None:
     torch.set_num_threads(1)
-    images = np.concatenate([processing.preprocess_image(im) for im in sample_images(3)])
+    size = 256 if arch.startswith("MobileCLIP") else 224
+    images = np.concatenate([processing.preprocess_image(im, size) for im in sample_images(3)])
     np.save(tmp_path / "images.npy", images)
     _run(upstream_python, "model", arch, str(tmp_path / "images.npy"), str(tmp_path))
     ref = np.load(tmp_path / "reference.npz")
-    clip = build(cfg, str(tmp_path / "checkpoint.pt"))
+    checkpoint = str(tmp_path / "checkpoint.pt")
+    if arch.startswith("MobileCLIP"):
+        clip = mobileclip.build(mobileclip.MOBILECLIP2_S0, checkpoint)
+        exported = mobileclip.towers(clip)["image"]  # reparameterized, as timm's reparameterize_model
+        assert int(ref["image_params_reparameterized"]) == sum(p.numel() for p in exported.parameters())
+        with torch.no_grad():
+            folded = exported(torch.from_numpy(images)).numpy()
+        np.testing.assert_allclose(folded, ref["image"], atol=1e-4 * max(1.0, np.abs(ref["image"]).max()), rtol=1e-4)
+    else:
+        cfg = {"ViT-B-32": clip_nets.VIT_B_32, "ViT-B-32-quickgelu": clip_nets.VIT_B_32_QUICKGELU,
+               "ViT-S-32": clip_nets.VIT_S_32}[arch]
+        clip = clip_nets.build(cfg, checkpoint)
     assert int(ref["image_params"]) == sum(p.numel() for p in clip.visual.parameters())
     assert int(ref["text_params"]) == sum(p.numel() for n, p in clip.named_parameters() if not n.startswith("visual"))
     tokens = Tokenizer(vocabulary)([str(p) for p in ref["prompts"]])
@@ -46,7 +58,7 @@ def test_embeddings_equal_open_clip(arch: str, cfg: CLIPConfig, tmp_path: Path, 
     with torch.no_grad():
         image = clip.encode_image(torch.from_numpy(images)).numpy()
         text = clip.encode_text(torch.from_numpy(tokens.ids)).numpy()
-        tower = TextTower(clip)(torch.from_numpy(tokens.ids), torch.from_numpy(tokens.eot_onehot())).numpy()
+        tower = TextTower(clip.text)(torch.from_numpy(tokens.ids), torch.from_numpy(tokens.eot_onehot())).numpy()
     scale = np.abs(ref["image"]).max()
     print(f"{arch}: image max abs diff {np.abs(image - ref['image']).max():.2e} (|max| {scale:.2f}), "
           f"text {np.abs(text - ref['text']).max():.2e}, text tower (one-hot) {np.abs(tower - ref['text']).max():.2e}")
@@ -74,9 +86,12 @@ def test_preprocessing_equals_open_clips_transform(tmp_path: Path, upstream_pyth
         arrays[name] = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
     for name, array in arrays.items():
         Image.fromarray(array).save(src / f"{name}.png")
-    _run(upstream_python, "preprocess", str(src), str(tmp_path / "pre.npz"))
-    ref = np.load(tmp_path / "pre.npz")
-    for name, array in arrays.items():
-        mine = processing.preprocess_image(array)[0]
-        assert mine.shape == ref[name].shape, name
-        np.testing.assert_allclose(mine, ref[name], atol=1e-5, err_msg=name)
+    for arch, kwargs in (("ViT-B-32", {}),
+                         ("MobileCLIP2-S0", {"size": 256, "mean": (0.0,) * 3, "std": (1.0,) * 3,
+                                             "interpolation": "bilinear"})):
+        _run(upstream_python, "preprocess", arch, str(src), str(tmp_path / f"{arch}.npz"))
+        ref = np.load(tmp_path / f"{arch}.npz")
+        for name, array in arrays.items():
+            mine = processing.preprocess_image(array, **kwargs)[0]  # type: ignore[arg-type]
+            assert mine.shape == ref[name].shape, (arch, name)
+            np.testing.assert_allclose(mine, ref[name], atol=1e-5, err_msg=f"{arch} {name}")

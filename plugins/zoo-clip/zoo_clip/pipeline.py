@@ -100,6 +100,7 @@ class ClipPredictor:
     image_size: int = 224
     mean: tuple[float, float, float] = processing.OPENAI_MEAN
     std: tuple[float, float, float] = processing.OPENAI_STD
+    interpolation: str = "bicubic"
     model_id: str = "clip"
     text_artifact_sha256: str = ""
     timings: dict[str, float] = field(default_factory=dict)
@@ -116,7 +117,7 @@ class ClipPredictor:
     def embed_image(self, image: np.ndarray) -> np.ndarray:
         """(D,) L2-normalised embedding of one RGB uint8 image."""
         session = self._need("image")
-        x = processing.preprocess_image(image, self.image_size, self.mean, self.std)
+        x = processing.preprocess_image(image, self.image_size, self.mean, self.std, self.interpolation)
         return processing.l2_normalize(session.run({"in0": x})["out0"])[0]
 
     def embed_texts(self, texts: Sequence[str]) -> tuple[np.ndarray, tuple[bool, ...]]:

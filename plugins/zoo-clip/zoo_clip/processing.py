@@ -33,8 +33,8 @@ DEFAULT_TEMPLATE = "a photo of a {}"
 # ----------------------------------------------------------------------------- image
 
 
-def resize_shorter(image: np.ndarray, size: int) -> np.ndarray:
-    """Shorter side to ``size`` with Pillow's bicubic filter, as torchvision's ``Resize(size)``.
+def resize_shorter(image: np.ndarray, size: int, interpolation: str = "bicubic") -> np.ndarray:
+    """Shorter side to ``size`` with Pillow's filter, as torchvision's ``Resize(size)`` on a PIL image.
 
     The longer side becomes ``int(size * long / short)`` (torchvision truncates, it does not
     round). An image already at that size is returned unchanged, as torchvision does.
@@ -47,7 +47,12 @@ def resize_shorter(image: np.ndarray, size: int) -> np.ndarray:
     new_w, new_h = (new_short, new_long) if w <= h else (new_long, new_short)
     if (new_w, new_h) == (w, h):
         return image
-    return np.asarray(Image.fromarray(image).resize((new_w, new_h), Image.Resampling.BICUBIC))
+    if interpolation not in _FILTERS:
+        raise InputError(f"interpolation must be one of {sorted(_FILTERS)}, got {interpolation!r}")
+    return np.asarray(Image.fromarray(image).resize((new_w, new_h), getattr(Image.Resampling, _FILTERS[interpolation])))
+
+
+_FILTERS = {"bicubic": "BICUBIC", "bilinear": "BILINEAR"}
 
 
 def center_crop(image: np.ndarray, size: int) -> np.ndarray:
@@ -65,11 +70,15 @@ def preprocess_image(
     size: int = 224,
     mean: Sequence[float] = OPENAI_MEAN,
     std: Sequence[float] = OPENAI_STD,
+    interpolation: str = "bicubic",
 ) -> np.ndarray:
-    """RGB uint8 (H, W, 3) -> (1, 3, size, size) float32, open_clip's eval transform."""
+    """RGB uint8 (H, W, 3) -> (1, 3, size, size) float32, open_clip's eval transform.
+
+    CLIP (OpenAI/LAION weights): bicubic, CLIP mean/std. MobileCLIP2-S0: 256, bilinear, mean 0, std 1.
+    """
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
         raise InputError(f"expected an RGB uint8 image (H, W, 3), got {image.dtype} {image.shape}")
-    crop = center_crop(resize_shorter(image, size), size).astype(np.float32) / 255.0
+    crop = center_crop(resize_shorter(image, size, interpolation), size).astype(np.float32) / 255.0
     x = (crop - np.asarray(mean, np.float32)) / np.asarray(std, np.float32)
     return np.ascontiguousarray(x.transpose(2, 0, 1)[None])
 

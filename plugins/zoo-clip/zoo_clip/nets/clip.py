@@ -189,28 +189,30 @@ def causal_mask(n: int) -> torch.Tensor:
     return torch.full((n, n), float("-inf")).triu_(1)
 
 
-class CLIP(nn.Module):
-    """open_clip's ``CLIP``: ``visual`` + the text transformer's parts at the top level."""
+class TextTransformer(nn.Module):
+    """open_clip's ``TextTransformer``: token + positional embedding, transformer (causal mask as
+    a non-persistent buffer), ``ln_final``, EOT pooling, ``text_projection``.
 
-    def __init__(self, cfg: CLIPConfig = VIT_B_32) -> None:
+    OpenAI's layout keeps these at the top of the CLIP state dict (:class:`CLIP` inherits this
+    class); open_clip's ``CustomTextCLIP`` (MobileCLIP) nests them under ``text.``.
+    """
+
+    def __init__(self, t: TextConfig, embed_dim: int, quick_gelu: bool) -> None:
         super().__init__()
-        self.cfg = cfg
-        t = cfg.text
-        self.visual = ImageTower(cfg.vision, cfg.embed_dim, cfg.quick_gelu)
-        self.transformer = Transformer(t.width, t.layers, t.heads, t.mlp_ratio, cfg.quick_gelu, t.attention)
+        self.text_cfg = t
+        self.transformer = Transformer(t.width, t.layers, t.heads, t.mlp_ratio, quick_gelu, t.attention)
         self.context_length = t.context_length
         self.vocab_size = t.vocab_size
         self.token_embedding = nn.Embedding(t.vocab_size, t.width)
         self.positional_embedding = nn.Parameter(torch.empty(t.context_length, t.width))
         self.ln_final = nn.LayerNorm(t.width)
-        self.text_projection = nn.Parameter(torch.empty(t.width, cfg.embed_dim))
-        self.logit_scale = nn.Parameter(torch.ones([]) * math.log(1 / 0.07))
+        self.text_projection = nn.Parameter(torch.empty(t.width, embed_dim))
         self.register_buffer("attn_mask", causal_mask(t.context_length) if t.causal else None, persistent=False)
-        self.init_parameters()
+        self.init_text_parameters()
 
-    def init_parameters(self) -> None:
-        """open_clip's initialisation (``CLIP.init_parameters`` + ``TextTransformer``'s)."""
-        t = self.cfg.text
+    def init_text_parameters(self) -> None:
+        """open_clip's initialisation of the text transformer."""
+        t = self.text_cfg
         nn.init.normal_(self.token_embedding.weight, std=0.02)
         nn.init.normal_(self.positional_embedding, std=0.01)
         proj_std = (t.width**-0.5) * ((2 * t.layers) ** -0.5)
@@ -230,9 +232,6 @@ class CLIP(nn.Module):
         x = self.transformer(x, self.attn_mask)
         return self.ln_final(x)
 
-    def encode_image(self, image: torch.Tensor) -> torch.Tensor:
-        return self.visual(image)
-
     def encode_text(self, tokens: torch.Tensor) -> torch.Tensor:
         """open_clip's form: features at the EOT position (``tokens.argmax(-1)``), projected."""
         x = self.text_features(tokens)
@@ -240,27 +239,44 @@ class CLIP(nn.Module):
         return pooled @ self.text_projection
 
 
+class CLIP(TextTransformer):
+    """open_clip's ``CLIP``: ``visual`` + the text transformer's parts at the top level."""
+
+    def __init__(self, cfg: CLIPConfig = VIT_B_32) -> None:
+        super().__init__(cfg.text, cfg.embed_dim, cfg.quick_gelu)
+        self.cfg = cfg
+        self.visual = ImageTower(cfg.vision, cfg.embed_dim, cfg.quick_gelu)
+        self.logit_scale = nn.Parameter(torch.ones([]) * math.log(1 / 0.07))
+
+    @property
+    def text(self) -> TextTransformer:
+        return self
+
+    def encode_image(self, image: torch.Tensor) -> torch.Tensor:
+        return self.visual(image)
+
+
 class TextTower(nn.Module):
-    """The text half of a :class:`CLIP` as its own traceable module (shares the parameters).
+    """The text transformer as its own traceable module (shares the parameters).
 
     ``forward(tokens, eot)``: tokens (B, L) integer ids, eot (B, L) float one-hot of the EOT
     position -> (B, D) embedding. ``eot @ features`` is open_clip's argmax gather written as a
     matmul, which ncnn runs (ncnn has no gather by a computed index).
     """
 
-    def __init__(self, clip: CLIP) -> None:
+    def __init__(self, text: TextTransformer) -> None:
         super().__init__()
-        self.clip = clip
+        self.text = text
 
     def forward(self, tokens: torch.Tensor, eot: torch.Tensor) -> torch.Tensor:
-        x = self.clip.text_features(tokens)
+        x = self.text.text_features(tokens)
         pooled = torch.matmul(eot.unsqueeze(1), x).squeeze(1)
-        return pooled @ self.clip.text_projection
+        return pooled @ self.text.text_projection
 
 
 def towers(clip: CLIP) -> dict[str, nn.Module]:
     """The two components the exporter traces separately: {"image": ..., "text": ...}."""
-    return {"image": clip.visual.eval(), "text": TextTower(clip).eval()}
+    return {"image": clip.visual.eval(), "text": TextTower(clip.text).eval()}
 
 
 def randomize(clip: CLIP, seed: int = 0) -> CLIP:
