@@ -28,8 +28,10 @@ LABELS = ["cat", "dog", "astronaut", "rocket", "coffee", "horse", "car", "bird",
           "guitar", "mountain", "boat", "flower", "phone", "book", "chair", "clock", "bicycle"]
 
 
-def _analytic_macs(cfg: Any, tower: str) -> int:
-    """Multiply-accumulates including attention (in/out projections, QK^T, AV)."""
+def _analytic_macs(cfg: Any, tower: str) -> int | None:
+    """Multiply-accumulates including attention (in/out projections, QK^T, AV); ViT towers only."""
+    if tower == "image" and not hasattr(cfg, "vision"):
+        return None
     if tower == "image":
         v = cfg.vision
         n, w = (v.image_size // v.patch_size) ** 2 + 1, v.width
@@ -44,7 +46,8 @@ def _analytic_macs(cfg: Any, tower: str) -> int:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--models", default="clip-vit-b32,clip-vit-s32")
+    parser.add_argument("--models", default="clip-vit-b32,clip-vit-s32,mobileclip2-s0")
+    parser.add_argument("--skip-fidelity", action="store_true", help="latency only")
     parser.add_argument("--threads", default="1,2")
     parser.add_argument("--out", type=Path, default=None, help="keep the ncnn files here")
     parser.add_argument("--json", type=Path, default=None)
@@ -61,13 +64,15 @@ def main() -> None:
     from zoo.runtime.ncnn_session import OPTIONS_BY_DTYPE
     from zoo_clip import processing
     from zoo_clip.convert import convert, layer_types
-    from zoo_clip.nets.clip import VIT_B_32_QUICKGELU, VIT_S_32, build, towers
+    from zoo_clip.nets import clip as clip_nets
+    from zoo_clip.nets import mobileclip
     from zoo_clip.pipeline import ClipPredictor, NcnnTower, TorchTower
     from zoo_clip.result import Embeddings, embeddings_agreement, zero_shot_agreement, zero_shot_result
     from zoo_clip.tokenizer import Tokenizer
 
     torch.set_num_threads(1)
-    configs = {"clip-vit-b32": VIT_B_32_QUICKGELU, "clip-vit-s32": VIT_S_32}
+    configs: dict[str, Any] = {"clip-vit-b32": clip_nets.VIT_B_32_QUICKGELU, "clip-vit-s32": clip_nets.VIT_S_32,
+                               "mobileclip2-s0": mobileclip.MOBILECLIP2_S0}
     threads = [int(t) for t in args.threads.split(",")]
     out_root = args.out or Path(tempfile.mkdtemp(prefix="zoo-clip-bench-"))
     tokenizer = Tokenizer()
@@ -79,16 +84,20 @@ def main() -> None:
 
     for model_id in args.models.split(","):
         cfg = configs[model_id]
-        clip = build(cfg)
-        parts = towers(clip)
-        size = cfg.vision.image_size
-        x = torch.from_numpy(processing.preprocess_image(images[0], size))
+        nets: Any = mobileclip if model_id.startswith("mobileclip") else clip_nets
+        clip = nets.build(cfg)
+        parts = nets.towers(clip)
+        size = cfg.image_size if model_id.startswith("mobileclip") else cfg.vision.image_size
+        pre = ({"mean": (0.0,) * 3, "std": (1.0,) * 3, "interpolation": "bilinear"}
+               if model_id.startswith("mobileclip") else {})
+        x = torch.from_numpy(processing.preprocess_image(images[0], size, **pre))
         ids, eot = torch.from_numpy(tokens.ids[:1]), torch.from_numpy(tokens.eot_onehot()[:1])
         info: dict[str, Any] = {"towers": {}}
         for role, example in (("image", (x,)), ("text", (ids, eot))):
             mod = parts[role]
             info["towers"][role] = {
-                "params": count_params(mod) if role == "image" else count_params(clip) - count_params(clip.visual),
+                "params": count_params(mod) if role == "image" else sum(
+                    p.numel() for n, p in clip.named_parameters() if not n.startswith("visual")),
                 "macs_zoo_count": count_macs(mod, example),
                 "macs_with_attention": _analytic_macs(cfg, role),
             }
@@ -101,7 +110,7 @@ def main() -> None:
                 info["towers"][role].setdefault("convert_s", {})[dtype] = round(time.perf_counter() - t0, 1)
             info["towers"][role]["ncnn_layers"] = layer_types(files[(role, "fp32")]["param"])
 
-        calib = [{"in0": processing.preprocess_image(im, size)} for im in calibration_images()]
+        calib = [{"in0": processing.preprocess_image(im, size, **pre)} for im in calibration_images()]
         int8: dict[str, Any] = {}
         for method in args.int8_method.split(","):
             d = out_root / model_id / f"int8-{method}"
@@ -115,53 +124,54 @@ def main() -> None:
                             "seconds": round(time.perf_counter() - t0, 1)}
         info["int8"] = int8
 
-        # parity and fidelity (1 thread)
         logit_scale = float(clip.logit_scale.detach())
-        ref = ClipPredictor(TorchTower(parts["image"]), TorchTower(parts["text"]), tokenizer, logit_scale, size,
-                            model_id=model_id)
-        ref_img = [Embeddings(vectors=ref.embed_image(im)[None]) for im in images]
-        ref_txt = ref.texts(prompts)
-        fidelity: dict[str, Any] = {}
-        for dtype in ["fp32", "fp16", *[f"int8-{m}" for m in int8]]:
-            opts = OPTIONS_BY_DTYPE["int8" if dtype.startswith("int8") else dtype]
-            img_files = files[("image", dtype)]
-            img = NcnnTower(img_files["param"], img_files["bin"], 1, opts)
-            cand = ClipPredictor(img, None, tokenizer, logit_scale, size, model_id=model_id)
-            cand_img = [Embeddings(vectors=cand.embed_image(im)[None]) for im in images]
-            entry = {"image": embeddings_agreement(ref_img, cand_img)}
-            ref_zs = [zero_shot_result(processing.softmax(processing.zero_shot_logits(e.vectors, ref_txt.vectors,
-                                                                                      logit_scale))[0], LABELS)
-                      for e in ref_img]
-            cand_zs = [zero_shot_result(processing.softmax(processing.zero_shot_logits(e.vectors, ref_txt.vectors,
-                                                                                       logit_scale))[0], LABELS)
-                       for e in cand_img]
-            entry["zero_shot_vs_torch"] = zero_shot_agreement(ref_zs, cand_zs)
-            if not dtype.startswith("int8"):
-                txt_files = files[("text", dtype)]
-                txt = NcnnTower(txt_files["param"], txt_files["bin"], 1, opts)
-                cand_txt = ClipPredictor(None, txt, tokenizer, logit_scale, size, model_id=model_id).texts(prompts)
-                entry["text"] = embeddings_agreement([ref_txt], [cand_txt])
-            fidelity[dtype] = entry
-        # int8 image tower against the fp32 ncnn image tower
-        fp32_img = NcnnTower(files[("image", "fp32")]["param"], files[("image", "fp32")]["bin"], 1)
-        fp32_pred = ClipPredictor(fp32_img, None, tokenizer, logit_scale, size, model_id=model_id)
-        fp32_vecs = [Embeddings(vectors=fp32_pred.embed_image(im)[None]) for im in images]
-        for method in int8:
-            opts = OPTIONS_BY_DTYPE["int8"]
-            f = files[("image", f"int8-{method}")]
-            pred = ClipPredictor(NcnnTower(f["param"], f["bin"], 1, opts), None, tokenizer, logit_scale, size)
-            vecs = [Embeddings(vectors=pred.embed_image(im)[None]) for im in images]
-            zs = [zero_shot_result(processing.softmax(processing.zero_shot_logits(e.vectors, ref_txt.vectors,
-                                                                                  logit_scale))[0], LABELS) for e in vecs]
-            zs_ref = [zero_shot_result(processing.softmax(processing.zero_shot_logits(e.vectors, ref_txt.vectors,
-                                                                                      logit_scale))[0], LABELS)
-                      for e in fp32_vecs]
-            fidelity[f"int8-{method}"]["vs_fp32"] = {**embeddings_agreement(fp32_vecs, vecs),
-                                                     **zero_shot_agreement(zs_ref, zs)}
-        info["fidelity"] = fidelity
+        if not args.skip_fidelity:
+            # parity and fidelity (1 thread)
+            ref = ClipPredictor(TorchTower(parts["image"]), TorchTower(parts["text"]), tokenizer, logit_scale, size,
+                                model_id=model_id, **pre)
+            ref_img = [Embeddings(vectors=ref.embed_image(im)[None]) for im in images]
+            ref_txt = ref.texts(prompts)
+            fidelity: dict[str, Any] = {}
+            for dtype in ["fp32", "fp16", *[f"int8-{m}" for m in int8]]:
+                opts = OPTIONS_BY_DTYPE["int8" if dtype.startswith("int8") else dtype]
+                img_files = files[("image", dtype)]
+                img = NcnnTower(img_files["param"], img_files["bin"], 1, opts)
+                cand = ClipPredictor(img, None, tokenizer, logit_scale, size, model_id=model_id, **pre)
+                cand_img = [Embeddings(vectors=cand.embed_image(im)[None]) for im in images]
+                entry = {"image": embeddings_agreement(ref_img, cand_img)}
+                ref_zs = [zero_shot_result(processing.softmax(processing.zero_shot_logits(e.vectors, ref_txt.vectors,
+                                                                                          logit_scale))[0], LABELS)
+                          for e in ref_img]
+                cand_zs = [zero_shot_result(processing.softmax(processing.zero_shot_logits(e.vectors, ref_txt.vectors,
+                                                                                           logit_scale))[0], LABELS)
+                           for e in cand_img]
+                entry["zero_shot_vs_torch"] = zero_shot_agreement(ref_zs, cand_zs)
+                if not dtype.startswith("int8"):
+                    txt_files = files[("text", dtype)]
+                    txt = NcnnTower(txt_files["param"], txt_files["bin"], 1, opts)
+                    cand_txt = ClipPredictor(None, txt, tokenizer, logit_scale, size, model_id=model_id, **pre).texts(prompts)
+                    entry["text"] = embeddings_agreement([ref_txt], [cand_txt])
+                fidelity[dtype] = entry
+            # int8 image tower against the fp32 ncnn image tower
+            fp32_img = NcnnTower(files[("image", "fp32")]["param"], files[("image", "fp32")]["bin"], 1)
+            fp32_pred = ClipPredictor(fp32_img, None, tokenizer, logit_scale, size, model_id=model_id, **pre)
+            fp32_vecs = [Embeddings(vectors=fp32_pred.embed_image(im)[None]) for im in images]
+            for method in int8:
+                opts = OPTIONS_BY_DTYPE["int8"]
+                f = files[("image", f"int8-{method}")]
+                pred = ClipPredictor(NcnnTower(f["param"], f["bin"], 1, opts), None, tokenizer, logit_scale, size, **pre)
+                vecs = [Embeddings(vectors=pred.embed_image(im)[None]) for im in images]
+                zs = [zero_shot_result(processing.softmax(processing.zero_shot_logits(e.vectors, ref_txt.vectors,
+                                                                                      logit_scale))[0], LABELS) for e in vecs]
+                zs_ref = [zero_shot_result(processing.softmax(processing.zero_shot_logits(e.vectors, ref_txt.vectors,
+                                                                                          logit_scale))[0], LABELS)
+                          for e in fp32_vecs]
+                fidelity[f"int8-{method}"]["vs_fp32"] = {**embeddings_agreement(fp32_vecs, vecs),
+                                                         **zero_shot_agreement(zs_ref, zs)}
+            info["fidelity"] = fidelity
 
         # latency
-        x_np = processing.preprocess_image(images[0], size)
+        x_np = processing.preprocess_image(images[0], size, **pre)
         for th in threads:
             for (role, dtype), f in files.items():
                 opts = OPTIONS_BY_DTYPE["int8" if dtype.startswith("int8") else dtype]
@@ -178,7 +188,7 @@ def main() -> None:
             # zero-shot pipeline for 20 labels, fp32, without and with the text cache
             pred = ClipPredictor(NcnnTower(files[("image", "fp32")]["param"], files[("image", "fp32")]["bin"], th),
                                  NcnnTower(files[("text", "fp32")]["param"], files[("text", "fp32")]["bin"], th),
-                                 tokenizer, logit_scale, size, model_id=model_id, text_artifact_sha256="bench")
+                                 tokenizer, logit_scale, size, model_id=model_id, text_artifact_sha256="bench", **pre)
             with tempfile.TemporaryDirectory() as cache:
                 t0 = time.perf_counter()
                 pred.zero_shot(images[0], LABELS, cache_dir=Path(cache))

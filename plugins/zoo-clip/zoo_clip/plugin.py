@@ -34,14 +34,17 @@ class Component:
 class ClipModel:
     id: str
     config: str
-    """Name of the CLIPConfig in zoo_clip.nets.clip."""
+    """Name of the config in ``module`` (zoo_clip.nets.clip or zoo_clip.nets.mobileclip)."""
+    module: str
     description: str
     source: str
     image_size: int
     embed_dim: int
     components: dict[str, Component] = field(default_factory=dict)
     weights: str | None = None
-    """Where trained weights come from when reachable (open_clip's HF hub repo)."""
+    """The open_clip Hub repository of the trained weights (file name to be pinned with its sha256)."""
+    pre: dict[str, Any] = field(default_factory=dict)
+    """processing.preprocess_image options beyond the size (mean, std, interpolation)."""
     notes: str = ""
 
 
@@ -57,18 +60,20 @@ MODELS: dict[str, ClipModel] = {
     "clip-vit-b32": ClipModel(
         id="clip-vit-b32",
         config="VIT_B_32_QUICKGELU",
+        module="zoo_clip.nets.clip",
         description="OpenAI CLIP ViT-B/32: 87.8 M image + 63.4 M text parameters, 224x224, 512-d embeddings.",
         source="OpenAI CLIP (Radford et al., 2021) in open_clip's layout (open_clip ViT-B-32-quickgelu)",
         image_size=224,
         embed_dim=512,
         components=_components(224, 512),
-        weights="hf://timm/vit_base_patch32_clip_224.openai/open_clip_pytorch_model.bin",
+        weights="hf://timm/vit_base_patch32_clip_224.openai",
         notes="text in1 = one-hot EOT position (the tokenizer computes it); open_clip's argmax gather does not "
         "convert to ncnn. Text ids enter ncnn as int32 (its Embed layer reads int32).",
     ),
     "clip-vit-s32": ClipModel(
         id="clip-vit-s32",
         config="VIT_S_32",
+        module="zoo_clip.nets.clip",
         description="CLIP ViT-S/32 (open_clip ViT-S-32): 22.5 M image + 37.8 M text parameters, 384-d embeddings.",
         source="open_clip model config ViT-S-32 (no published weights: --weights random or your own training)",
         image_size=224,
@@ -76,16 +81,31 @@ MODELS: dict[str, ClipModel] = {
         components=_components(224, 384),
         notes="Same layout as ViT-B/32 at width 384; about 4x fewer image-tower MACs.",
     ),
+    "mobileclip2-s0": ClipModel(
+        id="mobileclip2-s0",
+        config="MOBILECLIP2_S0",
+        module="zoo_clip.nets.mobileclip",
+        description="Apple MobileCLIP2-S0: FastViT-MCi0 image tower (11.4 M parameters, 256x256) + 12-layer text "
+        "transformer (63.4 M), 512-d embeddings.",
+        source="open_clip MobileCLIP2-S0 (timm fastvit_mci0 trunk; Faghri et al., MobileCLIP2, 2025)",
+        image_size=256,
+        embed_dim=512,
+        components=_components(256, 512),
+        weights="hf://timm/MobileCLIP2-S0-OpenCLIP",
+        pre={"mean": (0.0, 0.0, 0.0), "std": (1.0, 1.0, 1.0), "interpolation": "bilinear"},
+        notes="Checkpoint in train-time form (loaded strictly), reparameterized before export; text tower without "
+        "causal mask. Apple's weights licence applies to the checkpoint.",
+    ),
 }
 
 
 def build_towers(model_id: str, weights: str | None) -> dict[str, Any]:
     """{"image": ImageTower, "text": TextTower} of ``model_id``, weights loaded strictly (None: random)."""
-    from zoo_clip.nets import clip as nets
+    import importlib
 
     model = MODELS[model_id]
-    clip = nets.build(getattr(nets, model.config), weights)
-    return nets.towers(clip)
+    nets: Any = importlib.import_module(model.module)
+    return dict(nets.towers(nets.build(getattr(nets, model.config), weights)))
 
 
 @hookimpl

@@ -1,0 +1,105 @@
+"""MobileCLIP2-S0: open_clip's CustomTextCLIP layout, FastViT-MCi0 reparameterization, conversion."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from zoo.images import calibration_images, sample_images  # noqa: E402
+from zoo_clip import processing  # noqa: E402
+from zoo_clip.nets import fastvit  # noqa: E402
+from zoo_clip.nets.mobileclip import MOBILECLIP2_S0, MobileCLIP, build, towers  # noqa: E402
+
+PRE = {"size": 256, "mean": (0.0,) * 3, "std": (1.0,) * 3, "interpolation": "bilinear"}
+
+
+@pytest.fixture(scope="module")
+def model() -> MobileCLIP:
+    torch.set_num_threads(1)
+    return build()
+
+
+def test_layout_matches_open_clip(model: MobileCLIP) -> None:
+    keys = list(model.state_dict())
+    assert len(keys) == 934  # open_clip 3.3.0 MobileCLIP2-S0 (timm 1.0.31 fastvit_mci0), counted there
+    for key in ("visual.trunk.stem.0.conv_kxk.0.conv.weight", "visual.trunk.stem.0.conv_scale.bn.running_var",
+                "visual.trunk.stem.2.identity.weight", "visual.trunk.stages.0.blocks.0.token_mixer.norm.identity.bias",
+                "visual.trunk.stages.0.blocks.0.token_mixer.mixer.conv_scale.conv.weight",
+                "visual.trunk.stages.1.downsample.proj.0.large_conv.conv.weight",
+                "visual.trunk.stages.1.downsample.proj.0.small_conv.bn.weight",
+                "visual.trunk.stages.2.downsample.proj.0.se.fc1.weight", "visual.trunk.stages.3.pos_emb.pos_enc.weight",
+                "visual.trunk.stages.3.blocks.0.token_mixer.qkv.weight", "visual.trunk.stages.3.blocks.1.layer_scale_2.gamma",
+                "visual.trunk.final_conv.se.fc2.bias", "visual.trunk.head.fc.weight", "text.token_embedding.weight",
+                "text.transformer.resblocks.11.attn.in_proj_weight", "text.text_projection", "logit_scale"):
+        assert key in keys, key
+    assert model.text.attn_mask is None  # MobileCLIP's text transformer has no causal mask
+    assert sum(p.numel() for p in model.visual.parameters()) == 11_406_976
+
+
+def test_reparameterization_is_the_same_function(model: MobileCLIP) -> None:
+    image = towers(model)["image"]
+    folded = [m for m in image.modules() if isinstance(m, fastvit.Reparameterizable)]
+    assert len(folded) == 3 + 3 * 2 + (2 + 6 + 10) + 1 + 1  # stem, patch embeds, repmixers, pos-enc, final conv
+    assert all(m.reparam_conv is not None and not hasattr(m, "conv_kxk") for m in folded)
+    assert sum(p.numel() for p in image.parameters()) == 11_357_504  # timm reparameterize_model, counted there
+    x = torch.from_numpy(np.concatenate([processing.preprocess_image(im, **PRE) for im in sample_images(2)]))
+    with torch.no_grad():
+        a, b = model.encode_image(x), image(x)
+    torch.testing.assert_close(b, a, atol=1e-5, rtol=1e-4)
+    assert (a[0] - a[1]).abs().max() > 100 * (a - b).abs().max()  # input-dependent, so not vacuous
+    # the loaded module keeps its train-time layout (towers() folds a copy)
+    assert "visual.trunk.stem.0.conv_kxk.0.conv.weight" in model.state_dict()
+
+
+def test_strict_load_round_trip(model: MobileCLIP, tmp_path: Path) -> None:
+    torch.save(model.state_dict(), tmp_path / "mc.pt")
+    again = build(MOBILECLIP2_S0, str(tmp_path / "mc.pt"))
+    assert torch.equal(again.visual.trunk.head.fc.weight, model.visual.trunk.head.fc.weight)
+
+
+@pytest.mark.slow
+def test_towers_convert_and_match_torch(model: MobileCLIP, tmp_path: Path) -> None:
+    pytest.importorskip("pnnx")
+    from zoo.export.int8 import quantize_ncnn
+    from zoo.runtime.ncnn_session import INT8_OPTIONS
+    from zoo_clip.convert import convert, layer_types
+    from zoo_clip.pipeline import ClipPredictor, NcnnTower, TorchTower
+    from zoo_clip.result import Embeddings, embeddings_agreement
+    from zoo_clip.tokenizer import Tokenizer
+
+    parts = towers(model)
+    tok = Tokenizer()
+    t = tok(["a photo of a cat"])
+    x = torch.from_numpy(processing.preprocess_image(sample_images(1)[0], **PRE))
+    image = convert(parts["image"], (x,), tmp_path, "image")
+    text = convert(parts["text"], (torch.from_numpy(t.ids), torch.from_numpy(t.eot_onehot())), tmp_path, "text")
+    kinds = layer_types(image["param"])
+    assert kinds["SDPA"] == 2 and kinds["ConvolutionDepthWise"] > 30  # attention stages -> ncnn SDPA
+    scale = float(model.logit_scale.detach())
+    pre = {k: v for k, v in PRE.items() if k != "size"}
+    ref = ClipPredictor(TorchTower(parts["image"]), TorchTower(parts["text"]), tok, scale, 256, **pre)  # type: ignore[arg-type]
+    cand = ClipPredictor(NcnnTower(image["param"], image["bin"]), NcnnTower(text["param"], text["bin"]), tok, scale,
+                         256, **pre)  # type: ignore[arg-type]
+    images = sample_images()
+    a = [Embeddings(vectors=ref.embed_image(im)[None]) for im in images]
+    b = [Embeddings(vectors=cand.embed_image(im)[None]) for im in images]
+    img = embeddings_agreement(a, b)
+    assert img["min_cosine"] > 0.99999 and img["max_abs_diff"] < 1e-4, img
+    prompts = ["a photo of a cat", "a diagram", "word " * 100]
+    txt = embeddings_agreement([ref.texts(prompts)], [cand.texts(prompts)])
+    assert txt["min_cosine"] > 0.99999, txt
+    # int8: zoo's writer quantizes the convolutions (most of this tower's compute)
+    calib = [{"in0": processing.preprocess_image(im, **PRE)} for im in calibration_images()]
+    report = quantize_ncnn(image["param"], image["bin"], calib, tmp_path / "i8.param", tmp_path / "i8.bin",
+                           method="minmax")
+    assert sum(q.type.startswith("Convolution") for q in report.layers) > 60
+    int8 = ClipPredictor(NcnnTower(tmp_path / "i8.param", tmp_path / "i8.bin", 1, INT8_OPTIONS), None, tok, scale,
+                         256, **pre)  # type: ignore[arg-type]
+    c = [Embeddings(vectors=int8.embed_image(im)[None]) for im in images]
+    fid = embeddings_agreement(b, c)
+    print("mobileclip2-s0 int8 vs fp32:", fid)
+    assert fid["min_cosine"] > 0.9, fid
