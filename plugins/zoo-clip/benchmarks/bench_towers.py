@@ -48,6 +48,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--models", default="clip-vit-b32,clip-vit-s32,mobileclip2-s0")
     parser.add_argument("--skip-fidelity", action="store_true", help="latency only")
+    parser.add_argument("--reuse", action="store_true", help="reuse ncnn files already in --out (no re-export)")
     parser.add_argument("--threads", default="1,2")
     parser.add_argument("--out", type=Path, default=None, help="keep the ncnn files here")
     parser.add_argument("--json", type=Path, default=None)
@@ -105,8 +106,11 @@ def main() -> None:
         for role, example in (("image", (x,)), ("text", (ids, eot))):
             for dtype in ("fp32", "fp16"):
                 t0 = time.perf_counter()
-                files[(role, dtype)] = convert(parts[role], example, out_root / model_id / dtype, role,
-                                               fp16=dtype == "fp16")
+                folder = out_root / model_id / dtype
+                if args.reuse and (folder / f"{role}.ncnn.bin").is_file():
+                    files[(role, dtype)] = {"param": folder / f"{role}.ncnn.param", "bin": folder / f"{role}.ncnn.bin"}
+                    continue
+                files[(role, dtype)] = convert(parts[role], example, folder, role, fp16=dtype == "fp16")
                 info["towers"][role].setdefault("convert_s", {})[dtype] = round(time.perf_counter() - t0, 1)
             info["towers"][role]["ncnn_layers"] = layer_types(files[(role, "fp32")]["param"])
 
@@ -115,6 +119,9 @@ def main() -> None:
         for method in args.int8_method.split(","):
             d = out_root / model_id / f"int8-{method}"
             d.mkdir(parents=True, exist_ok=True)
+            if args.reuse and (d / "image.ncnn.bin").is_file():
+                files[("image", f"int8-{method}")] = {"param": d / "image.ncnn.param", "bin": d / "image.ncnn.bin"}
+                continue
             t0 = time.perf_counter()
             rep = quantize_ncnn(files[("image", "fp32")]["param"], files[("image", "fp32")]["bin"], calib,
                                 d / "image.ncnn.param", d / "image.ncnn.bin", method=method)

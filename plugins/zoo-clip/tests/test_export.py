@@ -73,6 +73,7 @@ def test_ncnn_matches_torch_per_tower_and_zero_shot(exported: dict) -> None:
     zs_ref = [ref.zero_shot(im, LABELS) for im in images]
     zs_cand = [cand.zero_shot(im, LABELS) for im in images]
     agree = zero_shot_agreement(zs_ref, zs_cand)
+    print("vit-b/32 ncnn vs torch:", img, txt, agree)
     assert agree["top1_agreement"] == 1.0 and agree["max_prob_diff"] < 1e-4, agree
     # not vacuous: the random model does not give every image the same label distribution
     assert max(abs(zs_ref[0].probabilities - r.probabilities).max() for r in zs_ref[1:]) > 1e-3
@@ -98,6 +99,7 @@ def test_int8_image_tower_fidelity(exported: dict) -> None:
     a = [Embeddings(vectors=base.embed_image(im)[None]) for im in images]
     b = [Embeddings(vectors=cand.embed_image(im)[None]) for im in images]
     fid = embeddings_agreement(a, b)
+    print("vit-b/32 int8 vs fp32:", fid, "quantized:", [q.type for q in report.layers])
     assert fid["min_cosine"] > 0.99, fid
 
 

@@ -101,5 +101,5 @@ def test_towers_convert_and_match_torch(model: MobileCLIP, tmp_path: Path) -> No
                          256, **pre)  # type: ignore[arg-type]
     c = [Embeddings(vectors=int8.embed_image(im)[None]) for im in images]
     fid = embeddings_agreement(b, c)
-    print("mobileclip2-s0 int8 vs fp32:", fid)
+    print("mobileclip2-s0 int8 vs fp32:", fid, "ncnn vs torch:", img, txt)
     assert fid["min_cosine"] > 0.9, fid

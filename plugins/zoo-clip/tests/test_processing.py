@@ -147,7 +147,12 @@ def test_agreement_functions() -> None:
     assert same["min_cosine"] > 0.999999 and same["rank1_agreement"] == 1.0 and same["max_abs_diff"] == 0.0
     noisy = [Embeddings(vectors=processing.l2_normalize(e.vectors + rng.normal(size=e.vectors.shape) * 2)) for e in ref]
     worse = embeddings_agreement(ref, noisy)
-    assert worse["min_cosine"] < 0.9
+    assert worse["min_cosine"] < 0.9 and worse["centered_min_cosine"] < 0.9
+    # a shared offset hides an error from the plain cosine, not from the centred one
+    shared = processing.l2_normalize(v + 20.0)
+    bent = processing.l2_normalize(v * 1.5 + 20.0 + rng.normal(size=v.shape) * 0.5)
+    hidden = embeddings_agreement([Embeddings(vectors=shared)], [Embeddings(vectors=bent)])
+    assert hidden["min_cosine"] > 0.99 and hidden["centered_min_cosine"] < 0.95, hidden
     assert cosine_rows(np.zeros((1, 3)), np.zeros((1, 3)))[0] == 1.0
     assert cosine_rows(np.zeros((1, 3)), np.ones((1, 3)))[0] == 0.0
     labels = ["a", "b", "c"]

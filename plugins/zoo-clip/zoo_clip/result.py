@@ -161,6 +161,9 @@ def embeddings_agreement(reference: list[Embeddings], candidate: list[Embeddings
     """How closely a candidate tower reproduces a reference one, over all their vectors.
 
     min_cosine / mean_cosine of matching embeddings; max_abs_diff of the normalised vectors;
+    centered_min_cosine: the same after subtracting the reference vectors' mean from both (what
+    is left is what tells inputs apart: random-weight towers put most of every embedding in one
+    shared direction, which makes plain cosines near 1 whatever the error; needs 2+ vectors);
     rank1_agreement: for every vector, is its nearest neighbour among the *other* reference
     vectors the same in both (a retrieval-level check; 1.0 with fewer than 3 vectors).
     """
@@ -171,6 +174,9 @@ def embeddings_agreement(reference: list[Embeddings], candidate: list[Embeddings
     cos = cosine_rows(ref, cand)
     out = {"min_cosine": float(cos.min()), "mean_cosine": float(cos.mean()),
            "max_abs_diff": float(np.abs(ref - cand).max()) if ref.size else 0.0}
+    if len(ref) >= 2:
+        centre = ref.mean(0, keepdims=True)
+        out["centered_min_cosine"] = float(cosine_rows(ref - centre, cand - centre).min())
     if len(ref) >= 3:
         sim_ref, sim_cand = ref @ ref.T, cand @ ref.T
         np.fill_diagonal(sim_ref, -np.inf)
