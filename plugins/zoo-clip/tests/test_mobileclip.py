@@ -51,6 +51,8 @@ def test_reparameterization_is_the_same_function(model: MobileCLIP) -> None:
         a, b = model.encode_image(x), image(x)
     torch.testing.assert_close(b, a, atol=1e-5, rtol=1e-4)
     assert (a[0] - a[1]).abs().max() > 100 * (a - b).abs().max()  # input-dependent, so not vacuous
+    cos = torch.nn.functional.cosine_similarity(a[0], a[1], dim=0)
+    assert cos < 0.95  # random weights that do not collapse every image to one embedding
     # the loaded module keeps its train-time layout (towers() folds a copy)
     assert "visual.trunk.stem.0.conv_kxk.0.conv.weight" in model.state_dict()
 
@@ -102,4 +104,5 @@ def test_towers_convert_and_match_torch(model: MobileCLIP, tmp_path: Path) -> No
     c = [Embeddings(vectors=int8.embed_image(im)[None]) for im in images]
     fid = embeddings_agreement(b, c)
     print("mobileclip2-s0 int8 vs fp32:", fid, "ncnn vs torch:", img, txt)
-    assert fid["min_cosine"] > 0.9, fid
+    # measured here: min cosine 0.981, centred 0.900, nearest-neighbour agreement 1.0 (random weights)
+    assert fid["min_cosine"] > 0.95 and fid["centered_min_cosine"] > 0.75 and fid["rank1_agreement"] >= 0.75, fid

@@ -61,7 +61,8 @@ class MobileCLIP(nn.Module):
 def randomize(model: MobileCLIP, seed: int = 0) -> MobileCLIP:
     """Deterministic, input-dependent random weights: variance-preserving convs and linears,
     random BN statistics and affine terms (a fresh BN would make every branch alike), layer
-    scales at 0.1 rather than 1e-5 so the blocks contribute, and the text transformer as CLIP's."""
+    scales at 0.1 rather than 1e-5 so the blocks contribute, the head's bias centred (below), and
+    the text transformer as CLIP's."""
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for name, m in model.visual.named_modules():
@@ -79,6 +80,20 @@ def randomize(model: MobileCLIP, seed: int = 0) -> MobileCLIP:
                 m.bias.copy_(torch.randn(n, generator=gen) * 0.1)
             elif name.endswith(("layer_scale", "layer_scale_1", "layer_scale_2")):
                 m.gamma.fill_(0.1)
+        # A random trunk with made-up BN statistics collapses: every image ends up with nearly
+        # the same embedding (cosine 0.999 between any two photos), and agreement figures say
+        # nothing. A trained network's BN statistics are those of its activations; measure them
+        # the same way, on seeded noise images, so each BN really normalises and images differ.
+        noise = torch.rand((4, 3, model.cfg.image_size, model.cfg.image_size), generator=gen)
+        norms = [m for m in model.visual.modules() if isinstance(m, nn.BatchNorm2d)]
+        for m in norms:
+            m.reset_running_stats()
+            m.momentum = None  # cumulative average over the pass
+            m.train()
+        model.visual(noise)
+        for m in norms:
+            m.momentum = 0.1
+            m.eval()
         for name, p in model.text.named_parameters():
             if name.endswith(("ln_1.weight", "ln_2.weight", "ln_final.weight")):
                 p.copy_(torch.rand(p.shape, generator=gen) * 0.5 + 0.75)
