@@ -116,6 +116,17 @@ class ExplicitAttention(nn.Module):
 
 
 class ResidualAttentionBlock(nn.Module):
+    """open_clip's block: x + attn(ln_1(x)), then x + mlp(ln_2(x)) (c_fc, GELU or QuickGELU, c_proj).
+
+    ``attention`` says how attention is written, with the same parameters either way:
+    'mha' is nn.MultiheadAttention, which pnnx fuses into one ncnn ``MultiHeadAttention`` layer
+    (used by the image tower, which has no mask); 'explicit' is linear -> heads -> matmul ->
+    +mask -> softmax -> matmul, which pnnx keeps as Gemm/MatMul/Softmax. The text tower uses
+    'explicit': with the causal mask, pnnx 20261020 gives ncnn's MultiHeadAttention its inputs in
+    the wrong order (mask first: NaN outputs), and ncnn 1.0.20261020's MultiHeadAttention is wrong
+    for a (1, L, D) query with an (L, L) mask even in the right order (measured).
+    """
+
     def __init__(self, width: int, heads: int, mlp_ratio: float, quick_gelu: bool, attention: str) -> None:
         super().__init__()
         self.ln_1 = nn.LayerNorm(width)
