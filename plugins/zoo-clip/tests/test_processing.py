@@ -160,6 +160,7 @@ def test_agreement_functions() -> None:
     b = [zero_shot_result(np.array([0.6, 0.3, 0.1]), labels), zero_shot_result(np.array([0.5, 0.2, 0.3]), labels)]
     agree = zero_shot_agreement(a, b)
     assert agree["top1_agreement"] == 0.5 and agree["max_prob_diff"] == pytest.approx(0.3, abs=1e-6)
+    assert agree["min_top1_margin"] == pytest.approx(0.2, abs=1e-6)
     assert zero_shot_agreement(a, a)["mean_kl"] == pytest.approx(0.0, abs=1e-9)
     with pytest.raises(ValueError):
         zero_shot_agreement(a, [zero_shot_result(np.array([1.0, 0.0]), ["a", "b"])] * 2)

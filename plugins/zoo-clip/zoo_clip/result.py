@@ -191,18 +191,25 @@ def zero_shot_agreement(reference: list[ZeroShot], candidate: list[ZeroShot]) ->
     """How closely candidate zero-shot results reproduce reference ones (same images, same labels).
 
     top1_agreement: share of images with the same best label; max_prob_diff: largest difference
-    of any label's probability; mean_kl: mean KL(reference || candidate) in nats.
+    of any label's probability; mean_kl: mean KL(reference || candidate) in nats;
+    min_top1_margin: the smallest gap between the reference's best and second-best probability.
+    A top-1 disagreement is only news when that margin is larger than max_prob_diff (random
+    weights give near-uniform probabilities, where any rounding swaps near-ties).
     """
     if not reference:
         return {}
     same = []
     diffs = []
     kls = []
+    margins = []
     for ref, cand in zip(reference, candidate, strict=True):
         if ref.labels != cand.labels:
             raise ValueError("zero-shot results over different label sets cannot be compared")
         same.append(ref.top1 == cand.top1)
         p, q = ref.probabilities.astype(np.float64), cand.probabilities.astype(np.float64)
+        top = np.sort(p)[::-1]
+        margins.append(float(top[0] - top[1]) if len(top) > 1 else 1.0)
         diffs.append(float(np.abs(p - q).max()))
         kls.append(float(np.sum(p * (np.log(np.maximum(p, 1e-12)) - np.log(np.maximum(q, 1e-12))))))
-    return {"top1_agreement": float(np.mean(same)), "max_prob_diff": max(diffs), "mean_kl": float(np.mean(kls))}
+    return {"top1_agreement": float(np.mean(same)), "max_prob_diff": max(diffs), "mean_kl": float(np.mean(kls)),
+            "min_top1_margin": min(margins)}
