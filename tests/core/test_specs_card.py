@@ -58,12 +58,44 @@ def _card(**kw) -> ModelCard:  # type: ignore[no-untyped-def]
 def test_card_round_trip_and_rows(tmp_path: Path) -> None:
     card = _card()
     folder = card.save(tmp_path)
-    assert folder.name == "resnet18__fp32__raspberry-pi-5-model-b-aarch64"
+    assert folder.name == "resnet18__ncnn-fp32__raspberry-pi-5-model-b-aarch64"
     loaded = load_cards(tmp_path)
     assert loaded == [card]
     row = card.rows()[0]
     assert row["params_m"] == 11.689512 and row["gmacs"] == 1.814 and row["fps"] == 50.0
     assert row["accuracy"].startswith("—")
+
+
+def test_rows_name_the_task_probes_beside_model_and_pipeline() -> None:
+    from zoo.card import Measure
+
+    card = _card()
+    lat = card.results[0].latency
+    measures = {
+        "model": Measure(latency=lat, unit="frame"),
+        "pipeline": Measure(latency=lat.model_copy(update={"median_ms": 25.0}), unit="frame"),
+        "tracker": Measure(latency=lat.model_copy(update={"median_ms": 0.4123}), unit="frame"),
+        "template": Measure(latency=lat.model_copy(update={"median_ms": 3.0}), unit="video"),
+    }
+    card.results = [card.results[0].model_copy(update={"measures": measures})]
+    comments = card.rows()[0]["comments"]
+    assert "tracker 0.412 ms/frame" in comments and "template 3 ms/video" in comments
+    assert "pipeline" not in comments and "model" not in comments
+
+
+def test_a_solutions_hub_card_points_at_its_parts(tmp_path: Path) -> None:
+    from zoo.card import ComponentInfo
+
+    card = _card(
+        components={"detector": ComponentInfo(model="yolox-s", precision="fp32", runtime="ncnn")},
+        accuracy=[Metric(name="HOTA", value=0.1, dataset="mot")],
+        accuracy_reason="random weights: the metric is measured but not meaningful",
+    )
+    card.model, card.task = "bytetrack", "tracker"
+    text = (card.save(tmp_path) / "README.md").read_text()
+    assert "zoo pull yolox-s" in text and "zoo pull bytetrack" not in text
+    assert "**Weights**: none of its own" in text and "published file" not in text
+    assert "model-index" not in text.split("---")[1]  # a random part's accuracy is not claimed
 
 
 def test_merge_result_replaces_same_thread_count() -> None:
@@ -96,7 +128,7 @@ def test_broken_card_is_one_clear_error(tmp_path: Path) -> None:
 
 
 def test_agreement_figures_are_formatted_by_kind() -> None:
-    from zoo.card import _fmt_agreement
+    from zoo.card import fmt_agreement as _fmt_agreement
 
     assert _fmt_agreement("top1_agreement", 0.917) == "92%"
     assert _fmt_agreement("reference_boxes", 150.0) == "150"
@@ -105,12 +137,11 @@ def test_agreement_figures_are_formatted_by_kind() -> None:
 
 
 def test_int8_method_comes_from_the_int8_recipe() -> None:
-    from zoo.specs import ExportRecipe, ModelSpec, PostSpec, PreSpec, TensorSpec, default_recipes
+    from zoo.specs import ExportRecipe, ModelSpec, PostSpec, PrecisionRecipe, PreSpec, TensorSpec, default_recipes
 
     base = {"id": "m", "task": "t", "inputs": (TensorSpec(name="in0", shape=(1, 3, 8, 8)),),
             "pre": PreSpec(kind="resize", size=(8, 8)), "post": PostSpec(decoder="topk")}
     assert ModelSpec(**base).int8_method == "kl"
-    recipes = default_recipes() | {"int8": ExportRecipe(steps=("trace", "pnnx", "int8"),
-                                                       options={"int8": {"method": "minmax"}})}
-    assert ModelSpec(**base, recipes=recipes).int8_method == "minmax"
-    assert ModelSpec(**base, recipes={"fp32": default_recipes()["fp32"]}).int8_method == "kl"
+    assert ModelSpec(**base, recipes=default_recipes(int8_method="minmax")).int8_method == "minmax"
+    fp32_only = ExportRecipe(steps=("trace", "pnnx"), precisions={"fp32": PrecisionRecipe()})
+    assert ModelSpec(**base, recipes={"ncnn": fp32_only}).int8_method == "kl"
