@@ -322,9 +322,9 @@ def load_sessions(exp: ExportResult, threads: int, registry: Registry | None = N
     sessions: dict[str, Any] = {}
     try:
         for role, comp in exp.manifest.components.items():
-            sessions[role] = rt.load(
-                comp.format, exp.files(role), threads=threads, options=comp.runtime_options, outputs=comp.outputs
-            )
+            extra = {"inputs": comp.inputs} if _takes(rt.load, "inputs") else {}
+            sessions[role] = rt.load(comp.format, exp.files(role), threads=threads, options=comp.runtime_options,
+                                     outputs=comp.outputs, **extra)  # fmt: skip
             names = getattr(sessions[role], "output_names", None)
             if comp.outputs and names is not None and sorted(names) != sorted(t.name for t in comp.outputs):
                 raise ConfigError(
@@ -336,3 +336,14 @@ def load_sessions(exp: ExportResult, threads: int, registry: Registry | None = N
             session.close()
         raise
     return sessions
+
+
+def _takes(fn: Callable[..., Any], name: str) -> bool:
+    """Whether ``fn`` accepts keyword ``name`` (a runtime written before that keyword existed does not)."""
+    import inspect
+
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
+    return name in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
