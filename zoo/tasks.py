@@ -218,6 +218,15 @@ class Predictor:
         self.times: dict[str, float] = {}
         self.export: Any = None
         """The checked export folder the sessions came from (``zoo.flows.artifacts.ExportResult``)."""
+        self.component_facts: dict[str, dict[str, Any]] = {}
+        """Role → constants of the weights recorded beside the component at export (see ``facts``)."""
+
+    def facts(self, role: str) -> dict[str, Any]:
+        """Constants of component ``role``'s weights that live outside its network (a CLIP text
+        tower's logit scale), as the export recorded them from the module's ``export_facts()``;
+        {} when there are none (the predictor then uses its own defaults). The same facts reach
+        the predictor on PyTorch modules (parity), runtime sessions and replayed outputs."""
+        return dict(self.component_facts.get(role, {}))
 
     def __call__(self, item: Any, **options: Any) -> Any:
         opts = self.task.resolve_options(options)

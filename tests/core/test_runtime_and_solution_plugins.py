@@ -126,7 +126,9 @@ def build_model(spec, weights):
         return None
     import torch
 
-    return torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 8 * 8, 4)).eval()
+    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 8 * 8, 4)).eval()
+    net.export_facts = lambda: {"temperature": 2.0}  # a constant of the weights, kept beside the network
+    return net
 '''
 
 ENTRY_POINTS = "[zoo]\ntoy = zoo_toy.plugin\n"
@@ -172,6 +174,11 @@ def test_third_party_runtime_and_solution_end_to_end(toy_plugin: Path, tmp_path:
     exported = json.loads(_ok("export", "toy-net", "--weights", "random", "--json"))
     assert exported["runtime"] == "numpy" and exported["components"]["model"]["format"] == "npz"
     assert exported["parity"]["max_abs_diff"] < 1e-5 and exported["parity"]["agreement"]["top1_agreement"] == 1.0
+    assert exported["components"]["model"]["facts"] == {"temperature": 2.0}
+    from zoo.flows.run import load
+
+    with load("toy-net", weights="random", threads=1) as predictor:
+        assert predictor.facts("model") == {"temperature": 2.0} and predictor.facts("other") == {}
 
     image = Path(__file__).resolve().parents[2] / "zoo" / "data" / "images" / "chelsea.jpg"
     ran = json.loads(_ok("run", "toy-ensemble", str(image), "--weights", "random", "--json"))
@@ -203,3 +210,13 @@ def test_an_unknown_runtime_is_one_line(toy_plugin: Path) -> None:
     res = CliRunner().invoke(cli, ["bench", "toy-net", "--runtime", "tpu"])
     assert res.exit_code == 2 and "unknown runtime tpu" in res.stderr and "numpy" in res.stderr
     assert len(res.stderr.strip().splitlines()) == 1
+
+
+def test_facts_reach_the_predictor(toy_plugin: Path) -> None:
+    from zoo.registry import get_registry
+
+    reg = get_registry()
+    spec = reg.get("toy-net")
+    assert reg.build_predictor(spec, {}).facts("model") == {}
+    predictor = reg.build_predictor(spec, {}, facts={"model": {"temperature": 2.0}})
+    assert predictor.facts("model") == {"temperature": 2.0}

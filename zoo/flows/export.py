@@ -222,6 +222,7 @@ def export(
                 runtime_options=rt.options_for(comp_precision),
                 params=count_params(modules[role]),
                 macs=count_macs(modules[role], example),
+                facts=module_facts(modules[role], spec, role),
             )
         import torch
 
@@ -269,6 +270,25 @@ def export(
     return ExportResult(out, manifest)
 
 
+def module_facts(module: Any, spec: ModelSpec, role: str) -> dict[str, Any]:
+    """What ``module.export_facts()`` returns (constants of the weights a predictor needs beside the
+    network), checked to be a dict of plain JSON values; {} for a module without the method."""
+    import json
+
+    get = getattr(module, "export_facts", None)
+    if get is None:
+        return {}
+    facts = get()
+    try:
+        if not isinstance(facts, dict) or not all(isinstance(k, str) for k in facts):
+            raise TypeError("not a dict with string keys")
+        return dict(json.loads(json.dumps(facts, allow_nan=False)))
+    except (TypeError, ValueError) as err:
+        raise ConfigError(
+            f"{spec.id} component {role!r}: export_facts() must return a dict of plain JSON values ({err})"
+        ) from None
+
+
 def _constant(value: Any) -> Callable[[], Any]:
     return lambda: value
 
@@ -287,6 +307,7 @@ def check_parity(registry: Registry, spec: ModelSpec, modules: dict[str, Any], e
             "pytorch fp32, same weights",
             described,
             exp.manifest.runtime_options,
+            facts=exp.manifest.component_facts(),
         )
     finally:
         for session in sessions.values():
