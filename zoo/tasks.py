@@ -148,6 +148,9 @@ class TaskDef:
     """PreSpec kinds this task's preprocessing takes; a spec with another is refused at registration."""
     check_spec: Callable[[ModelSpec], str | None] | None = None
     """Anything else a spec must satisfy; returns why not (refused at registration), or None."""
+    check_options: Callable[[Mapping[str, Any]], str | None] | None = None
+    """What the options must satisfy together (e.g. one of --labels/--labels-file is needed): gets
+    the resolved options, returns why not, or None. ``zoo run``/``zoo eval`` ask before any export."""
     input: Literal["image", "text", "image+text"] = "image"
     """What ``zoo run NAME ...`` reads: a frame SOURCE, a prompt, or both."""
     options: tuple[TaskOption, ...] = ()
@@ -190,6 +193,10 @@ class TaskDef:
             if value is not None:
                 out[key] = opt.validate(value)
         return out
+
+    def options_problem(self, given: Mapping[str, Any]) -> str | None:
+        """Why ``given`` (with the defaults) cannot run, judged together (``check_options``); None if it can."""
+        return self.check_options(self.resolve_options(given)) if self.check_options is not None else None
 
     def build_predictor(
         self, spec: ModelSpec, sessions: Mapping[str, Session], parts: Mapping[str, Predictor] | None = None

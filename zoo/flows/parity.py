@@ -144,16 +144,18 @@ def compare_pipelines(
     items_description: str,
     runtime_options: Mapping[str, Any],
     facts: Mapping[str, Mapping[str, Any]] | None = None,
+    roles: Sequence[str] | None = None,
 ) -> Parity:
     """Run the task's predictor on both session sets; compare every call and the results. Both
-    predictors get the same ``facts`` (the components' recorded constants)."""
+    predictors get the same ``facts`` (the components' recorded constants); ``roles``: the
+    components to compare (default: all)."""
     task = registry.task(spec.task)
     options = dict(task.parity_options)
     ref_results, ref_calls = run_recorded(registry, spec, reference, items, options, facts)
     got_results, got_calls = run_recorded(registry, spec, candidate, items, options, facts)
     per: dict[str, dict[str, float]] = {}
     max_abs, mean_abs, min_cos, total = 0.0, 0.0, 1.0, 0
-    for role in spec.components:
+    for role in roles or list(spec.components):
         m, mean, cos, n = compare_calls(ref_calls[role], got_calls[role], role)
         per[role] = {"max_abs_diff": m, "mean_abs_diff": mean, "min_cosine": cos}
         max_abs, min_cos = max(max_abs, m), min(min_cos, cos)

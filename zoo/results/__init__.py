@@ -17,7 +17,9 @@ from zoo.results.base import Result
 _WHERE = {
     "Classification": "zoo.results.classification",
     "Detections": "zoo.results.detection",
+    "Embeddings": "zoo.results.embeddings",
     "Tracks": "zoo.results.tracks",
+    "ZeroShot": "zoo.results.zeroshot",
 }
 
 __all__ = ["Result", *_WHERE]

@@ -71,14 +71,16 @@ def preprocess_image(
     mean: Sequence[float] = OPENAI_MEAN,
     std: Sequence[float] = OPENAI_STD,
     interpolation: str = "bicubic",
+    resize: int | None = None,
 ) -> np.ndarray:
-    """RGB uint8 (H, W, 3) -> (1, 3, size, size) float32, open_clip's eval transform.
+    """RGB uint8 (H, W, 3) -> (1, 3, size, size) float32, open_clip's eval transform: shorter side
+    to ``resize`` (default ``size``), centre crop ``size``, scale to [0, 1], normalise.
 
     CLIP (OpenAI/LAION weights): bicubic, CLIP mean/std. MobileCLIP2-S0: 256, bilinear, mean 0, std 1.
     """
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
         raise InputError(f"expected an RGB uint8 image (H, W, 3), got {image.dtype} {image.shape}")
-    crop = center_crop(resize_shorter(image, size, interpolation), size).astype(np.float32) / 255.0
+    crop = center_crop(resize_shorter(image, resize or size, interpolation), size).astype(np.float32) / 255.0
     x = (crop - np.asarray(mean, np.float32)) / np.asarray(std, np.float32)
     return np.ascontiguousarray(x.transpose(2, 0, 1)[None])
 
@@ -102,14 +104,55 @@ def prompts(labels: Sequence[str], template: str = DEFAULT_TEMPLATE) -> list[str
 
 
 def check_labels(labels: Sequence[str]) -> None:
-    if isinstance(labels, str) or not len(labels):
-        raise InputError("zero-shot classification needs labels: pass --labels 'a cat,a dog' or --labels-file FILE")
+    """At least one label, none empty, none twice (one line naming the problem otherwise)."""
+    if isinstance(labels, str) or not len(labels) or not any(str(label).strip() for label in labels):
+        raise InputError("the label list is empty: pass --labels 'a cat,a dog' or --labels-file FILE")
     empty = [i for i, label in enumerate(labels) if not str(label).strip()]
     if empty:
-        raise InputError(f"label {empty[0] + 1} of {len(labels)} is empty; remove it from --labels")
+        raise InputError(f"label {empty[0] + 1} of {len(labels)} is empty; remove the extra comma")
     dupes = sorted({label for label in labels if list(labels).count(label) > 1})
     if dupes:
         raise InputError(f"label {dupes[0]!r} is given twice; each label must be unique")
+
+
+def split_labels(text: str) -> list[str]:
+    """``--labels 'a cat, a dog'`` → ['a cat', 'a dog'] (commas separate; spaces around are dropped)."""
+    return [part.strip() for part in str(text).split(",")]
+
+
+def read_labels_file(path: str | Path) -> list[str]:
+    """One label per line (blank lines skipped), UTF-8."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such labels file; --labels-file takes a text file with one label per line") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise InputError(f"{path}: cannot read it as UTF-8 text ({type(err).__name__}); one label per line") from None
+    labels = [line.strip() for line in text.splitlines() if line.strip()]
+    if not labels:
+        raise InputError(f"{path}: holds no labels; write one label per line")
+    return labels
+
+
+def labels_from(labels: str | None, labels_file: str | Path | None) -> list[str]:
+    """The label list of ``--labels`` or ``--labels-file`` (exactly one of them), checked."""
+    if labels is not None and labels_file is not None:
+        raise InputError("give --labels or --labels-file, not both")
+    if labels is None and labels_file is None:
+        raise InputError("zero-shot classification needs labels: pass --labels 'a cat,a dog' or --labels-file FILE")
+    out = read_labels_file(labels_file) if labels_file is not None else split_labels(str(labels))
+    check_labels(out)
+    return out
+
+
+def labels_problem(text: str) -> str | None:
+    """A TaskOption check for ``--labels``: why the value is no label list, or None."""
+    try:
+        check_labels(split_labels(text))
+    except InputError as err:
+        return str(err)
+    return None
 
 
 def zero_shot_logits(image_embeddings: np.ndarray, text_embeddings: np.ndarray, logit_scale: float) -> np.ndarray:
@@ -154,15 +197,17 @@ class CacheKey:
         return Path(cache_dir) / safe_id / f"{self.digest()[:24]}.npz"
 
 
-def save_text_cache(path: Path, key: CacheKey, embeddings: np.ndarray) -> Path:
-    """Write L2-normalised text embeddings (N_labels, D) with their key, atomically (.npz)."""
+def save_text_cache(path: Path, key: CacheKey, embeddings: np.ndarray, truncated: Sequence[str] = ()) -> Path:
+    """Write L2-normalised text embeddings (N_labels, D) with their key and the prompts that were
+    truncated, atomically (.npz)."""
     embeddings = l2_normalize(embeddings)
     if embeddings.shape[0] != len(key.labels):
         raise InputError(f"{len(key.labels)} labels but {embeddings.shape[0]} embeddings to cache")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     meta = {"format": CACHE_FORMAT, "model_id": key.model_id, "artifact_sha256": key.artifact_sha256,
-            "labels": list(key.labels), "template": key.template, "digest": key.digest()}
+            "labels": list(key.labels), "template": key.template, "digest": key.digest(),
+            "truncated": list(truncated)}
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
@@ -174,8 +219,9 @@ def save_text_cache(path: Path, key: CacheKey, embeddings: np.ndarray) -> Path:
     return path
 
 
-def load_text_cache(path: Path, key: CacheKey) -> np.ndarray | None:
-    """The cached embeddings for ``key``, or None if there is no such file.
+def load_text_cache(path: Path, key: CacheKey) -> tuple[np.ndarray, tuple[str, ...]] | None:
+    """The cached embeddings for ``key`` and the prompts that were truncated, or None if there is
+    no such file.
 
     A file that exists but was written for another model, artifact, label set or template (or
     is not a cache file at all) is refused with one line naming the file and what differs.
@@ -187,10 +233,11 @@ def load_text_cache(path: Path, key: CacheKey) -> np.ndarray | None:
         with np.load(path, allow_pickle=False) as data:
             meta = json.loads(str(data["meta"]))
             embeddings = np.asarray(data["embeddings"], np.float32)
-    except (OSError, ValueError, KeyError) as err:
+    except (OSError, ValueError, KeyError, EOFError) as err:
         raise InputError(f"{path}: not a zoo CLIP text-embedding cache ({type(err).__name__}); delete it") from err
-    if meta.get("format") != CACHE_FORMAT:
-        raise InputError(f"{path}: cache format {meta.get('format')!r}, expected {CACHE_FORMAT!r}; delete it")
+    if not isinstance(meta, dict) or meta.get("format") != CACHE_FORMAT:
+        got = meta.get("format") if isinstance(meta, dict) else None
+        raise InputError(f"{path}: cache format {got!r}, expected {CACHE_FORMAT!r}; delete it")
     expected = {"model_id": key.model_id, "artifact_sha256": key.artifact_sha256,
                 "labels": list(key.labels), "template": key.template}
     for field, want in expected.items():
@@ -200,9 +247,9 @@ def load_text_cache(path: Path, key: CacheKey) -> np.ndarray | None:
                 f"{path}: text-embedding cache written for {field} {_short(got)}, not {_short(want)}; "
                 "delete it or use the model it was made for"
             )
-    if embeddings.shape[0] != len(key.labels):
-        raise InputError(f"{path}: {embeddings.shape[0]} cached embeddings for {len(key.labels)} labels; delete it")
-    return embeddings
+    if embeddings.ndim != 2 or embeddings.shape[0] != len(key.labels):
+        raise InputError(f"{path}: {embeddings.shape} cached embeddings for {len(key.labels)} labels; delete it")
+    return embeddings, tuple(str(t) for t in meta.get("truncated", []))
 
 
 def _short(value: object) -> str:

@@ -21,10 +21,10 @@ native wheel for a loop over a few words per label, and it splits special tokens
 text before pre-tokenisation, where open_clip matches them inside its word pattern (so e.g.
 ``"<<end_of_text>"`` tokenises differently).
 
-The vocabulary is OpenAI's ``bpe_simple_vocab_16e6.txt.gz`` (MIT), the file open_clip ships.
-``find_vocabulary()`` locates it in an installed ``open_clip_torch`` *without importing it*
-(``pip install --no-deps open-clip-torch`` is 1.5 MB and pulls nothing); an export copies it next
-to the ncnn files, so a Pi needs neither. The file's sha256 is checked.
+The vocabulary is OpenAI's ``bpe_simple_vocab_16e6.txt.gz`` (MIT, 1.36 MB), vendored unmodified in
+``zoo_clip/data/`` with OpenAI's licence notice beside it: the board needs it without torch, and
+the only package that ships it (open_clip_torch) needs torch and torchvision. Its sha256 is
+checked on every load.
 """
 
 from __future__ import annotations
@@ -32,7 +32,6 @@ from __future__ import annotations
 import gzip
 import hashlib
 import html
-import importlib.util
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -74,16 +73,11 @@ def clean(text: str) -> str:
 
 
 def find_vocabulary() -> Path:
-    """OpenAI's BPE merges file as an installed open_clip_torch ships it (not imported)."""
-    spec = importlib.util.find_spec("open_clip")
-    for folder in (spec.submodule_search_locations or []) if spec else []:
-        path = Path(folder) / VOCAB_FILE
-        if path.is_file():
-            return path
-    raise InputError(
-        f"CLIP's vocabulary {VOCAB_FILE} was not found: install it with `pip install --no-deps "
-        "open-clip-torch` (1.5 MB, no torch), or pass the file from a CLIP export folder"
-    )
+    """OpenAI's BPE merges file, vendored in this package (``zoo_clip/data``)."""
+    path = Path(__file__).resolve().parent / "data" / VOCAB_FILE
+    if not path.is_file():
+        raise InputError(f"{path}: CLIP's vocabulary is missing from the zoo-clip package; reinstall zoo-clip")
+    return path
 
 
 @dataclass(frozen=True)

@@ -268,26 +268,39 @@ class CLIP(TextTransformer):
 
 
 class TextTower(nn.Module):
-    """The text transformer as its own traceable module (shares the parameters).
+    """The text transformer as its own traceable module, sharing the parameters (and only those
+    of the text side: OpenAI's layout keeps them at the top of the whole CLIP).
 
     ``forward(tokens, eot)``: tokens (B, L) integer ids, eot (B, L) float one-hot of the EOT
     position -> (B, D) embedding. ``eot @ features`` is open_clip's argmax gather written as a
     matmul, which ncnn runs (ncnn has no gather by a computed index).
     """
 
-    def __init__(self, text: TextTransformer) -> None:
+    def __init__(self, text: TextTransformer, logit_scale: float = math.log(1 / 0.07)) -> None:
         super().__init__()
-        self.text = text
+        self.token_embedding = text.token_embedding
+        self.positional_embedding = text.positional_embedding
+        self.transformer = text.transformer
+        self.ln_final = text.ln_final
+        self.text_projection = text.text_projection
+        self.register_buffer("attn_mask", text.attn_mask, persistent=False)
+        self.logit_scale = float(logit_scale)
+
+    def export_facts(self) -> dict[str, float]:
+        """What the predictor needs beside this network: the checkpoint's (log-space) logit scale,
+        recorded in the export's manifest (``Predictor.facts('text')``)."""
+        return {"logit_scale": self.logit_scale}
 
     def forward(self, tokens: torch.Tensor, eot: torch.Tensor) -> torch.Tensor:
-        x = self.text.text_features(tokens)
+        x = self.token_embedding(tokens) + self.positional_embedding
+        x = self.ln_final(self.transformer(x, self.attn_mask))
         pooled = torch.matmul(eot.unsqueeze(1), x).squeeze(1)
-        return pooled @ self.text.text_projection
+        return pooled @ self.text_projection
 
 
 def towers(clip: CLIP) -> dict[str, nn.Module]:
     """The two components the exporter traces separately: {"image": ..., "text": ...}."""
-    return {"image": clip.visual.eval(), "text": TextTower(clip.text).eval()}
+    return {"image": clip.visual.eval(), "text": TextTower(clip.text, float(clip.logit_scale.detach())).eval()}
 
 
 def randomize(clip: CLIP, seed: int = 0) -> CLIP:

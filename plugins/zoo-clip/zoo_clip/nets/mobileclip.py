@@ -120,4 +120,4 @@ def build(cfg: MobileCLIPConfig = MOBILECLIP2_S0, weights: str | None = None, se
 
 def towers(model: MobileCLIP) -> dict[str, nn.Module]:
     """{"image": reparameterized copy of the image trunk, "text": TextTower} for export."""
-    return {"image": reparameterize(copy.deepcopy(model.visual)).eval(), "text": TextTower(model.text).eval()}
+    return {"image": reparameterize(copy.deepcopy(model.visual)).eval(), "text": TextTower(model.text, float(model.logit_scale.detach())).eval()}
