@@ -9,8 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from zoo_clip.tokenizer import VOCAB_FILE
-
 
 @pytest.fixture(scope="session")
 def upstream_python() -> str:
@@ -25,19 +23,7 @@ def upstream_python() -> str:
 
 @pytest.fixture(scope="session")
 def vocabulary() -> Path:
-    """OpenAI's BPE file from an installed open_clip (here, or in ZOO_UPSTREAM_PYTHON's venv)."""
-    from zoo.errors import InputError
+    """OpenAI's BPE file, vendored in the plugin."""
     from zoo_clip.tokenizer import find_vocabulary
 
-    try:
-        return find_vocabulary()
-    except InputError:
-        pass
-    exe = os.environ.get("ZOO_UPSTREAM_PYTHON")
-    if exe:
-        probe = ("import importlib.util, pathlib; s = importlib.util.find_spec('open_clip'); "
-                 f"print(pathlib.Path(list(s.submodule_search_locations)[0]) / '{VOCAB_FILE}')")
-        out = subprocess.run([exe, "-c", probe], capture_output=True, text=True)
-        if out.returncode == 0 and Path(out.stdout.strip()).is_file():
-            return Path(out.stdout.strip())
-    pytest.skip(f"no {VOCAB_FILE}: `pip install --no-deps open-clip-torch` or set ZOO_UPSTREAM_PYTHON")
+    return find_vocabulary()

@@ -9,15 +9,11 @@ import numpy as np
 import pytest
 
 from zoo.errors import InputError
+from zoo.results import Embeddings, ZeroShot
 from zoo_clip import processing
-from zoo_clip.result import (
-    Embeddings,
-    ZeroShot,
-    cosine_rows,
-    embeddings_agreement,
-    zero_shot_agreement,
-    zero_shot_result,
-)
+from zoo_clip.agreement import cosine_rows, embeddings_agreement, zero_shot_agreement
+
+zero_shot_result = ZeroShot.from_probabilities
 
 
 def _image(h: int, w: int, seed: int = 0) -> np.ndarray:
@@ -72,16 +68,34 @@ def test_zero_shot_logits_scale_and_softmax() -> None:
 def test_prompts_and_bad_labels() -> None:
     assert processing.prompts(["cat", " dog "]) == ["a photo of a cat", "a photo of a dog"]
     assert processing.prompts(["cat"], "{} in the wild") == ["cat in the wild"]
-    with pytest.raises(InputError, match="needs labels"):
+    with pytest.raises(InputError, match="label list is empty"):
         processing.prompts([])
-    with pytest.raises(InputError, match="needs labels"):
+    with pytest.raises(InputError, match="label list is empty"):
         processing.prompts("cat")  # type: ignore[arg-type]
-    with pytest.raises(InputError, match="empty"):
+    with pytest.raises(InputError, match="label 2 of 2 is empty"):
         processing.prompts(["cat", " "])
     with pytest.raises(InputError, match="twice"):
         processing.prompts(["cat", "cat"])
     with pytest.raises(InputError, match="exactly once"):
         processing.prompts(["cat"], "a photo")
+
+
+def test_labels_from_options(tmp_path: Path) -> None:
+    assert processing.labels_from("a cat, a dog ,a rocket", None) == ["a cat", "a dog", "a rocket"]
+    (tmp_path / "labels.txt").write_text("a cat\n\n  a dog  \n", encoding="utf-8")
+    assert processing.labels_from(None, tmp_path / "labels.txt") == ["a cat", "a dog"]
+    assert processing.labels_problem("") is not None and processing.labels_problem("a,,b") is not None
+    assert processing.labels_problem("a cat") is None
+    for labels, labels_file, message in ((None, None, "needs labels"), ("a", tmp_path / "labels.txt", "not both"),
+                                         (None, tmp_path / "none.txt", "no such labels file")):
+        with pytest.raises(InputError, match=message):
+            processing.labels_from(labels, labels_file)
+    (tmp_path / "blank.txt").write_text("\n \n", encoding="utf-8")
+    with pytest.raises(InputError, match="holds no labels"):
+        processing.labels_from(None, tmp_path / "blank.txt")
+    (tmp_path / "bin.txt").write_bytes(b"\xff\xfe\x00bad")
+    with pytest.raises(InputError, match="UTF-8"):
+        processing.labels_from(None, tmp_path / "bin.txt")
 
 
 def test_text_cache_round_trip_and_refusals(tmp_path: Path) -> None:
@@ -90,10 +104,10 @@ def test_text_cache_round_trip_and_refusals(tmp_path: Path) -> None:
     assert path.parent.name == "clip-vit-b32" and path.suffix == ".npz"
     assert processing.load_text_cache(path, key) is None
     vecs = np.random.default_rng(0).normal(size=(2, 8)).astype(np.float32)
-    processing.save_text_cache(path, key, vecs)
+    processing.save_text_cache(path, key, vecs, truncated=("a photo of a dog",))
     got = processing.load_text_cache(path, key)
-    assert got is not None
-    np.testing.assert_allclose(got, processing.l2_normalize(vecs), rtol=1e-6)
+    assert got is not None and got[1] == ("a photo of a dog",)
+    np.testing.assert_allclose(got[0], processing.l2_normalize(vecs), rtol=1e-6)
     # every part of the key changes the file name
     for other in (processing.CacheKey("clip-vit-s32", key.artifact_sha256, key.labels, key.template),
                   processing.CacheKey(key.model_id, "cd" * 32, key.labels, key.template),
@@ -113,14 +127,13 @@ def test_text_cache_round_trip_and_refusals(tmp_path: Path) -> None:
 
 
 def test_zero_shot_result_order_dict_summary_draw() -> None:
-    r = zero_shot_result(np.array([0.1, 0.7, 0.2]), ["cat", "dog", "rocket"], top_k=2, template="a photo of a {}",
-                         source="x.jpg")
+    r = zero_shot_result(np.array([0.1, 0.7, 0.2]), ["cat", "dog", "rocket"], top_k=2, template="a photo of a {}")
     assert isinstance(r, ZeroShot) and r.top1 == 1 and r.names == ("dog", "rocket")
     d = r.to_dict()
     json.dumps(d)
-    assert d["top"][0] == {"label": "dog", "index": 1, "probability": 0.7}
+    assert d["top"][0] == {"label": "dog", "index": 1, "score": 0.7}
     assert set(d["probabilities"]) == {"cat", "dog", "rocket"} and "truncated" not in d
-    assert r.summary().startswith("x.jpg: dog 70.0%, rocket 20.0%")
+    assert r.summary() == "dog 70.0%, rocket 20.0%" and "embedding" not in d
     t = zero_shot_result(np.array([1.0]), ["a very long label"], truncated=("a photo of a very long label",))
     assert "truncated" in t.summary() and t.to_dict()["truncated"] == ["a photo of a very long label"]
     img = np.zeros((120, 200, 3), np.uint8)
@@ -137,6 +150,10 @@ def test_embeddings_result(tmp_path: Path) -> None:
     assert "2 text embeddings of dimension 4" in e.summary() and "1 text truncated" in e.summary()
     e.save(str(tmp_path / "e.npy"))
     np.testing.assert_array_equal(np.load(tmp_path / "e.npy"), v)
+    both = Embeddings.stack([Embeddings(vectors=v[:1], kind="text", sources=("a",)), e])
+    assert len(both) == 3 and both.sources == ("a", "a", "b") and both.truncated == (False, False, True)
+    with pytest.raises(ValueError, match="cannot stack"):
+        Embeddings.stack([e, Embeddings(vectors=v, kind="image", sources=("x", "y"))])
 
 
 def test_agreement_functions() -> None:
@@ -164,3 +181,9 @@ def test_agreement_functions() -> None:
     assert zero_shot_agreement(a, a)["mean_kl"] == pytest.approx(0.0, abs=1e-9)
     with pytest.raises(ValueError):
         zero_shot_agreement(a, [zero_shot_result(np.array([1.0, 0.0]), ["a", "b"])] * 2)
+    # with the image embeddings kept, the images' own cosines come too
+    emb = processing.l2_normalize(rng.normal(size=(2, 8)))
+    ea = [zero_shot_result(np.array([0.6, 0.3, 0.1]), labels, embedding=e) for e in emb]
+    eb = [zero_shot_result(np.array([0.6, 0.3, 0.1]), labels, embedding=-e) for e in emb]
+    assert zero_shot_agreement(ea, ea)["image_min_cosine"] == pytest.approx(1.0)
+    assert zero_shot_agreement(ea, eb)["image_min_cosine"] == pytest.approx(-1.0)
