@@ -147,6 +147,7 @@ def int8_step(ctx: ExportContext, inputs: dict[str, Path]) -> StepResult:
         out_bin,
         method=opts.get("method") or "kl",
         keep_float=tuple(opts.get("keep_float", ())),
+        gemm=bool(opts.get("gemm", False)),
     )
     return StepResult("int8", {"param": out_param, "bin": out_bin}, report.model_dump(mode="json"))
 

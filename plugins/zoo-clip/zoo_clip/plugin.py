@@ -62,7 +62,7 @@ def _clip_spec(model_id: str, size: int, dim: int, pre: dict[str, Any], int8_met
             ),
         },  # fmt: skip
         pre=PreSpec(kind="resize_crop", size=(size, size), resize=size, **pre),
-        recipes=default_recipes(int8_method),
+        recipes=default_recipes(int8_method, int8_gemm=True),
         **fields,
     )
 
