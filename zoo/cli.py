@@ -136,7 +136,7 @@ def _parse_extras(
     options = {k: v for k, v in values.items() if not k.startswith("role__") and v is not None}
     for name, value in options.items():
         task.option(name).validate(value)  # a bad --conf fails before any export or inference
-    problem = task.options_problem(options) if command in ("run", "eval") else None
+    problem = task.options_problem(options) if command == "run" else None
     if problem:  # options that only make sense together (one of --labels/--labels-file), checked as early
         raise InputError(problem)
     return inputs, options, roles
@@ -265,7 +265,8 @@ def info(name: str, as_json: bool) -> None:
     if spec["source"]:
         c.print(f"  source: {spec['source']}")
     for role, comp in spec["components"].items():
-        shapes = ", ".join(f"{t['name']} {'x'.join(map(str, t['shape']))}" for t in comp["inputs"]) or "no tensors"
+        shapes = ", ".join(f"{t['name']} {'x'.join(map(str, t['shape']))}" + ("" if t["dtype"] == "float32" else f" {t['dtype']}")
+                           for t in comp["inputs"]) or "no tensors"  # fmt: skip
         c.print(f"  component {role}: {shapes}")
     for role, need in spec["roles"].items():
         c.print(f"  needs a {need['task']} as {role}: default {need['default'] or 'none (pass --' + role + ' MODEL)'}")

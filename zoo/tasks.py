@@ -150,7 +150,7 @@ class TaskDef:
     """Anything else a spec must satisfy; returns why not (refused at registration), or None."""
     check_options: Callable[[Mapping[str, Any]], str | None] | None = None
     """What the options must satisfy together (e.g. one of --labels/--labels-file is needed): gets
-    the resolved options, returns why not, or None. ``zoo run``/``zoo eval`` ask before any export."""
+    the resolved options, returns why not, or None. ``zoo run`` asks before any export."""
     input: Literal["image", "text", "image+text"] = "image"
     """What ``zoo run NAME ...`` reads: a frame SOURCE, a prompt, or both."""
     options: tuple[TaskOption, ...] = ()

@@ -186,3 +186,21 @@ def test_bench_times_both_towers_and_the_pipeline(zoo_home: Path) -> None:
     assert measures["model:text"]["unit"] == "prompt" and "10 labels" in measures["pipeline:uncached"]["description"]
     # the uncached pipeline runs the text tower for every label: slower than the cached one
     assert measures["pipeline:uncached"]["latency"]["median_ms"] > measures["pipeline"]["latency"]["median_ms"]
+
+
+@pytest.mark.slow
+def test_eval_on_class_folders_writes_the_card(zoo_home: Path, tmp_path: Path) -> None:
+    data = tmp_path / "photos"
+    for label, name in (("tabby_cat", "chelsea.jpg"), ("rocket", "rocket.jpg"), ("cup_of_coffee", "coffee.jpg"),
+                        ("astronaut", "astronaut.jpg")):  # fmt: skip
+        (data / label).mkdir(parents=True)
+        shutil.copy(IMAGES / name, data / label / name)
+    report = json.loads(ok("eval", MODEL, "--data", str(data), "--weights", "random", "--threads", "1",
+                           "--results", str(tmp_path / "results.jsonl"), "--json"))  # fmt: skip
+    (metric,) = report["report"]["metrics"]  # four classes: top-1 only
+    assert metric["name"] == "top1" and metric["n"] == 4 and 0.0 <= metric["value"] <= 1.0
+    assert report["report"]["facts"]["classes"] == 4
+    card = json.loads((Path(report["card"]) / "card.json").read_text())
+    assert card["accuracy"][0]["name"] == "top1" and "random weights" in card["accuracy_reason"]
+    assert len((tmp_path / "results.jsonl").read_text().splitlines()) == 4
+    one_line_error(invoke("eval", MODEL, "--data", str(tmp_path / "none"), "--weights", "random"), "no such folder")

@@ -65,11 +65,17 @@ def test_vit_b32_int8_image_tower(exports: Any) -> None:
     m = exp.manifest
     assert m.components["image"].precision == "int8" and m.components["text"].precision == "fp16"
     assert m.components["image"].runtime_options["use_int8_inference"] is True
+    step = next(s for s in m.steps if s["step"] == "int8" and s["component"] == "image")
+    kinds = [layer["type"] for layer in step["meta"]["layers"]]
+    # every linear (24 Gemm: the MLPs), the patch embedding and the projection are int8; the 12
+    # fused MultiHeadAttention layers stay float
+    assert kinds.count("Gemm") == 24 and kinds.count("Convolution") == 1
+    assert sum("MultiHeadAttention" in reason for _, reason in step["meta"]["kept_float"]) == 12
     p = m.parity
     assert p is not None
     print("clip-vit-b32 int8 vs pytorch fp32:", p.agreement, p.components)
-    # only the patch-embedding convolution is int8 (the linears are Gemm): fidelity stays high
-    assert p.agreement["image_centered_min_cosine"] > 0.99 and p.components["text"]["min_cosine"] > 0.9999
+    # measured here: image cosine 0.99958, centred 0.998; top-1 agreement 1.0
+    assert p.agreement["image_centered_min_cosine"] > 0.98 and p.components["text"]["min_cosine"] > 0.9999
 
 
 def test_mobileclip2_s0(exports: Any) -> None:

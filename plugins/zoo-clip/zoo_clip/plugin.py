@@ -115,6 +115,12 @@ def _probes(predictor: Any, item: Any) -> Any:
     return probes(predictor, item, PARITY_LABELS)
 
 
+def _evaluator() -> Any:
+    from zoo_clip.evaluate import ClassFolderEvaluator
+
+    return ClassFolderEvaluator()
+
+
 def _labels_file(value: str) -> str | None:
     path = Path(value)
     return None if path.is_file() else "no such file (one label per line)"
@@ -148,15 +154,17 @@ def register_tasks(register: Callable[[TaskDef], None]) -> None:
             check_spec=_two_towers,
             check_options=_labels_given,
             options=(
-                TaskOption("labels", str, None, "comma-separated labels, e.g. 'a cat,a dog,a rocket'", both,
+                TaskOption("labels", str, None, "comma-separated labels, e.g. 'a cat,a dog,a rocket'", ("run",),
                            processing.labels_problem),
-                TaskOption("labels_file", str, None, "a UTF-8 text file with one label per line", both, _labels_file),
+                TaskOption("labels_file", str, None, "a UTF-8 text file with one label per line", ("run",),
+                           _labels_file),
                 TaskOption("template", str, processing.DEFAULT_TEMPLATE,
                            "the prompt each label is put into; {} is the label", both, _template),
                 TaskOption("top_k", int, None, "how many labels to print (default 5)", ("run",), positive),
             ),  # fmt: skip
             parity_options={"labels": ",".join(PARITY_LABELS)},
             bench_probes=_probes,
+            evaluator=_evaluator(),
             hub=HubInfo(pipeline_tag="zero-shot-image-classification", tags=("clip", "image-text-embeddings")),
         )
     )
