@@ -62,6 +62,9 @@ class BlobStatistics:
     absmax: float
     elements: int  # per sample, for ACIQ's N
     histogram: np.ndarray | None  # HISTOGRAM_BINS counts of |x| over (0, absmax]; kl only
+    minimum: float = 0.0  # signed extremes, for centring a one-sided range (zoo.convert.int8_prep)
+    maximum: float = 0.0
+    channel_mean: np.ndarray | None = None  # mean per channel (axis 0, batch dropped), for bias correction
 
 
 @dataclass(frozen=True)
@@ -239,20 +242,37 @@ def collect_statistics(
     the histogram range is the absmax of the whole set, known only after the first pass."""
     absmax = dict.fromkeys(blobs, 0.0)
     elements = dict.fromkeys(blobs, 0)
+    low, high = dict.fromkeys(blobs, math.inf), dict.fromkeys(blobs, -math.inf)
+    sums: dict[str, np.ndarray] = {}
     for sample in samples:
         for blob, values in extract_blobs(net, sample, blobs).items():
             if not np.all(np.isfinite(values)):
                 raise ExportError(f"blob {blob!r} has non-finite values on a calibration sample")
             absmax[blob] = max(absmax[blob], float(np.abs(values).max(initial=0.0)))
+            low[blob] = min(low[blob], float(values.min(initial=math.inf)))
+            high[blob] = max(high[blob], float(values.max(initial=-math.inf)))
             elements[blob] = values.size
+            per_channel = values.reshape(values.shape[0], -1).mean(axis=1, dtype=np.float64) if values.ndim else values
+            sums[blob] = sums[blob] + per_channel if blob in sums else per_channel
     histograms: dict[str, np.ndarray | None] = dict.fromkeys(blobs)
     if method == "kl":
-        sums = {blob: np.zeros(HISTOGRAM_BINS, np.int64) for blob in blobs}
+        counts = {blob: np.zeros(HISTOGRAM_BINS, np.int64) for blob in blobs}
         for sample in samples:
             for blob, values in extract_blobs(net, sample, blobs).items():
-                sums[blob] += abs_histogram(values, absmax[blob])
-        histograms = dict(sums)
-    return {blob: BlobStatistics(absmax[blob], elements[blob], histograms[blob]) for blob in blobs}
+                counts[blob] += abs_histogram(values, absmax[blob])
+        histograms = dict(counts)
+    n = max(len(samples), 1)
+    return {
+        blob: BlobStatistics(
+            absmax[blob],
+            elements[blob],
+            histograms[blob],
+            minimum=low[blob] if low[blob] <= high[blob] else 0.0,
+            maximum=high[blob] if low[blob] <= high[blob] else 0.0,
+            channel_mean=(sums[blob] / n) if blob in sums else None,
+        )
+        for blob in blobs
+    }
 
 
 def calibrate_blobs(
@@ -260,8 +280,24 @@ def calibrate_blobs(
     samples: Sequence[Mapping[str, np.ndarray]],
     blobs: Sequence[str],
     method: str,
+    methods: Mapping[str, str] | None = None,
 ) -> dict[str, BlobCalibration]:
-    """Threshold and scale of each blob by ``method``; see the module docstring."""
+    """Threshold and scale of each blob by ``method`` (``methods`` may name another per blob,
+    e.g. minmax for a centred, bounded blob); see the module docstring."""
     check_method(method, len(samples))
-    stats = collect_statistics(net, samples, blobs, method)
-    return {blob: BlobCalibration(blob, s.absmax, *threshold_for(method, s)) for blob, s in stats.items()}
+    return calibrate_from(collect_statistics(net, samples, blobs, method), method, len(samples), methods)
+
+
+def calibrate_from(
+    stats: Mapping[str, BlobStatistics],
+    method: str,
+    sample_count: int,
+    methods: Mapping[str, str] | None = None,
+) -> dict[str, BlobCalibration]:
+    """Thresholds from statistics already collected (``collect_statistics`` with ``method``)."""
+    check_method(method, sample_count)
+    chosen = {blob: (methods or {}).get(blob, method) for blob in stats}
+    for blob, m in chosen.items():
+        if m not in MIN_SAMPLES or (m == "kl" and method != "kl"):
+            raise ValueError(f"blob {blob!r}: method {m!r} needs statistics collected for it")
+    return {blob: BlobCalibration(blob, s.absmax, *threshold_for(chosen[blob], s)) for blob, s in stats.items()}

@@ -27,6 +27,11 @@ whole matrix (ncnn's Gemm has one B scale) written after the (unchanged, tagged)
 quantizes its input per row at run time, so it needs no calibrated activation scale.
 
 Everything else a model holds stays float and is listed in the report with the reason.
+
+Three options per model (its int8 recipe's step options, see ``zoo.specs.PrecisionRecipe``):
+``keep_float_types`` leaves whole layer types float (ncnn's x86 int8 depth-wise kernels are slower
+than its fp32 ones, and depth-wise layers are where a MobileNet-style model loses most), and
+``centre_clipped`` / ``bias_correction`` change the fp32 model first (``zoo.convert.int8_prep``).
 """
 
 from __future__ import annotations
@@ -43,11 +48,22 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from zoo.convert.calibrate import (
     BlobCalibration,
+    BlobStatistics,
     calibrate_blobs,
+    calibrate_from,
     check_method,
     check_sample,
+    collect_statistics,
     extract_blobs,
     open_net,
+)
+from zoo.convert.int8_prep import (
+    apply_centring,
+    bias_shift,
+    centring_candidates,
+    plan_centring,
+    read_bias,
+    write_bias,
 )
 from zoo.errors import ExportError, InputError
 from zoo.numerics import cosine
@@ -99,6 +115,7 @@ UNSUPPORTED_COMPUTE_TYPES = frozenset(
 )
 
 REASON_REQUESTED = "requested"
+REASON_TYPE = "type kept float:"
 
 
 def _unsupported(layer_type: str, detail: str = "") -> str:
@@ -125,6 +142,18 @@ class QuantizedLayer(BaseModel):
         "per row at run time (Gemm)"
     )
     input_scale: float | None = Field(description="ncnn input scale, 127 / input_threshold")
+    bias_change: float | None = Field(
+        None, description="largest |change| bias correction made to this layer's bias; None: not corrected"
+    )
+
+
+class CentredBlob(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    blob: str = Field(description="the clipped blob, now centred on zero")
+    producer: str = Field(description="the layer whose bias and clip bounds were lowered")
+    consumers: list[str] = Field(description="the layers whose bias absorbs the offset")
+    shift: float = Field(description="the offset subtracted (middle of the calibrated range)")
 
 
 class Int8Report(BaseModel):
@@ -141,6 +170,11 @@ class Int8Report(BaseModel):
     )
     tool_versions: dict[str, str] = Field(description="versions of zoo, ncnn and numpy")
     artifacts: dict[str, str] = Field(description="written file name -> sha256")
+    keep_float_types: list[str] = Field(default_factory=list, description="layer types left float as a whole")
+    centred: list[CentredBlob] = Field(
+        default_factory=list, description="one-sided clipped blobs centred on zero (zoo.convert.int8_prep)"
+    )
+    bias_correction: bool = Field(False, description="whether int8 weight rounding was compensated in the biases")
 
 
 class LayerSensitivity(BaseModel):
@@ -201,10 +235,21 @@ def _gemm_problem(layer: NcnnLayer, layout: BinLayout) -> str | None:
 
 
 def _plan(
-    param: NcnnParam, layout: BinLayout, keep_float: Sequence[str], source: Path, gemm: bool = False
+    param: NcnnParam,
+    layout: BinLayout,
+    keep_float: Sequence[str],
+    source: Path,
+    keep_types: Sequence[str] = (),
+    gemm: bool = False,
 ) -> tuple[list[NcnnLayer], list[tuple[str, str]]]:
     """Split the model's compute layers into those to quantize and those kept float (+ reason);
     Gemm layers are candidates only with ``gemm``."""
+    bad_types = [t for t in keep_types if t not in (*QUANTIZABLE_TYPES, *DYNAMIC_INPUT_TYPES)]
+    if bad_types:
+        raise InputError(
+            f"keep_float_types names {bad_types[0]!r}; the int8 writer quantizes only "
+            f"{', '.join((*QUANTIZABLE_TYPES, *DYNAMIC_INPUT_TYPES))}"
+        )
     names = [layer.name for layer in param.layers]
     for name in keep_float:
         if name not in names:
@@ -220,16 +265,21 @@ def _plan(
     kept: list[tuple[str, str]] = []
     for layer in param.layers:
         if gemm and layer.type == "Gemm":
-            problem = None if layer.name not in keep else REASON_REQUESTED
-            problem = problem or _gemm_problem(layer, layout)
-            if problem is None:
-                quantize.append(layer)
+            problem = _gemm_problem(layer, layout)
+            if layer.name in keep:
+                kept.append((layer.name, REASON_REQUESTED))
+            elif layer.type in keep_types:
+                kept.append((layer.name, f"{REASON_TYPE} {layer.type}"))
+            elif problem is not None:
+                kept.append((layer.name, _unsupported("Gemm", problem)))
             else:
-                kept.append((layer.name, problem if problem == REASON_REQUESTED else _unsupported("Gemm", problem)))
+                quantize.append(layer)
         elif layer.type in QUANTIZABLE_TYPES:
             weights = layout.layers.get(layer.name)
             if layer.name in keep:
                 kept.append((layer.name, REASON_REQUESTED))
+            elif layer.type in keep_types:
+                kept.append((layer.name, f"{REASON_TYPE} {layer.type}"))
             elif weights is None:
                 kept.append(
                     (
@@ -405,6 +455,10 @@ def quantize_ncnn(
     out_bin: Path,
     method: str = "kl",
     keep_float: Sequence[str] = (),
+    *,
+    keep_float_types: Sequence[str] = (),
+    centre_clipped: bool = False,
+    bias_correction: bool = False,
     gemm: bool = False,
 ) -> Int8Report:
     """Write an int8 copy of an ncnn fp32 model; return what was quantized and what was not.
@@ -412,18 +466,49 @@ def quantize_ncnn(
     ``calibration`` yields preprocessed inputs keyed by ncnn input blob name (``"in0"``), each
     shaped like the PyTorch input with batch 1, e.g. (1, 3, 224, 224) float32: run the model's
     own preprocessing, so calibration sees exactly what inference will. ``method`` is minmax
-    (>= 1 sample), kl (>= 8) or aciq (>= 1). ``keep_float`` names ncnn layers to leave in float.
+    (>= 1 sample), kl (>= 8) or aciq (>= 1). ``keep_float`` names ncnn layers to leave in float,
+    ``keep_float_types`` whole layer types (e.g. ConvolutionDepthWise). ``centre_clipped`` and
+    ``bias_correction`` adjust the fp32 model first (see ``zoo.convert.int8_prep``); a centred
+    blob is calibrated min-max whatever ``method`` says (its range is bounded by construction).
     The result is written atomically and checked by loading and running it in stock ncnn with
     ``use_int8_inference``. ``gemm`` also quantizes Gemm layers with a constant weight (the
     linears of a transformer; see the module docstring).
     """
     param, bin, out_param, out_bin = Path(param), Path(bin), Path(out_param), Path(out_bin)
     model, data, layout, samples = _prepare(param, bin, calibration, method)
-    quantize, kept = _plan(model, layout, keep_float, param, gemm)
+    quantize, kept = _plan(model, layout, keep_float, param, keep_float_types, gemm)
+    static = [layer for layer in quantize if layer.type not in DYNAMIC_INPUT_TYPES]  # calibrated inputs
     net = open_net(param, bin, FP32_OPTIONS)
-    blobs = list(dict.fromkeys(layer.bottoms[0] for layer in quantize if layer.type not in DYNAMIC_INPUT_TYPES))
-    scales = calibrate_blobs(net, samples, blobs, method)
-    text, payload, infos = build_int8(model, data, layout, quantize, scales)
+    buf = bytearray(data)
+    centred: list[CentredBlob] = []
+    methods: dict[str, str] = {}
+    with tempfile.TemporaryDirectory(dir=_scratch_parent(out_param), prefix=".int8-prep-") as scratch:
+        if centre_clipped:
+            candidates = centring_candidates(model, [layer.name for layer in static])
+            plans = plan_centring(candidates, collect_statistics(net, samples, list(candidates), "minmax"))
+            if plans:
+                rows = {name: _weight_rows(model.layer(name)) for p in plans for name in p.consumers}
+                model = apply_centring(model, buf, layout, plans, rows)
+                centred_net = _open_written(format_param(model), bytes(buf), Path(scratch))
+                _check_same_function(net, centred_net, samples[0])
+                net.close()
+                net = centred_net
+                for p in plans:
+                    centred.append(
+                        CentredBlob(blob=p.blob, producer=p.producer, consumers=list(p.consumers), shift=p.shift)
+                    )
+                    methods.update({model.layer(name).bottoms[0]: "minmax" for name in p.consumers})
+        blobs = list(dict.fromkeys(layer.bottoms[0] for layer in static))
+        stats = collect_statistics(net, samples, blobs, method)
+        scales = calibrate_from(stats, method, len(samples), methods)
+        net.close()
+    if bias_correction:
+        changes = _correct_biases(buf, layout, static, stats)
+    else:  # centring's offset, ``shift * sum(W)``, was added with float weights: make it the int8 ones'
+        changes = {}
+        _round_offsets(buf, layout, model, centred)
+    text, payload, infos = build_int8(model, bytes(buf), layout, quantize, scales)
+    infos = [i.model_copy(update={"bias_change": changes.get(i.name)}) for i in infos]
     _check_loads(text, payload, samples[0], out_param.parent)
     _write_atomic(out_bin, payload)
     _write_atomic(out_param, text.encode("utf-8"))
@@ -437,7 +522,68 @@ def quantize_ncnn(
             out_param.name: hashlib.sha256(text.encode("utf-8")).hexdigest(),
             out_bin.name: hashlib.sha256(payload).hexdigest(),
         },
+        keep_float_types=list(keep_float_types),
+        centred=centred,
+        bias_correction=bias_correction,
     )
+
+
+def _scratch_parent(out_param: Path) -> Path:
+    out_param.parent.mkdir(parents=True, exist_ok=True)
+    return out_param.parent
+
+
+def _open_written(text: str, payload: bytes, folder: Path) -> NcnnSession:
+    p, b = folder / "prep.param", folder / "prep.bin"
+    p.write_text(text, encoding="utf-8")
+    b.write_bytes(payload)
+    return open_net(p, b, FP32_OPTIONS)
+
+
+def _check_same_function(before: NcnnSession, after: NcnnSession, sample: Mapping[str, np.ndarray]) -> None:
+    """Centring must not change what the fp32 model computes (up to float rounding)."""
+    a, b = run_outputs(before, sample), run_outputs(after, sample)
+    tolerance = 1e-4 * (1.0 + float(np.abs(a).max(initial=0.0)))
+    if a.shape != b.shape or float(np.abs(a - b).max(initial=0.0)) > tolerance:
+        raise ExportError(
+            "centring the clipped activations changed the fp32 model's outputs "
+            f"(max diff {float(np.abs(a - b).max(initial=0.0)):.3g}); export without centre_clipped and report it"
+        )
+
+
+def _correct_biases(
+    buf: bytearray, layout: BinLayout, quantize: Sequence[NcnnLayer], stats: Mapping[str, BlobStatistics]
+) -> dict[str, float]:
+    """Subtract each quantized layer's weight-rounding shift ``(W_q - W) @ E[x]`` from its bias;
+    return the largest |change| per corrected layer."""
+    changes = {}
+    for layer in quantize:
+        blobs = layout.layers[layer.name].blobs
+        mean = stats[layer.bottoms[0]].channel_mean
+        if len(blobs) < 2 or blobs[1].role != "bias" or mean is None:
+            continue
+        rows = _weight_rows(layer)
+        weights = blobs[0].decode(bytes(buf)).reshape(rows, -1)
+        q, scales = quantize_rows(weights)
+        shift = bias_shift(weights, q.astype(np.float32) / scales[:, None], mean, layer)
+        if shift is None:
+            continue
+        write_bias(buf, layout, layer.name, read_bias(buf, layout, layer.name) - shift)
+        changes[layer.name] = float(np.abs(shift).max(initial=0.0))
+    return changes
+
+
+def _round_offsets(buf: bytearray, layout: BinLayout, model: NcnnParam, centred: Sequence[CentredBlob]) -> None:
+    """Add ``shift * sum(W_q - W)`` to each centred blob's consumers, so the int8 layer, which
+    multiplies the offset by its rounded weights, gets exactly the offset's worth back. (Bias
+    correction does this and more: its input mean includes the offset.)"""
+    for blob in centred:
+        for name in blob.consumers:
+            layer = model.layer(name)
+            weights = layout.layers[name].blobs[0].decode(bytes(buf)).reshape(_weight_rows(layer), -1)
+            q, scales = quantize_rows(weights)
+            err = q.astype(np.float64) / scales[:, None] - weights.astype(np.float64)
+            write_bias(buf, layout, name, read_bias(buf, layout, name) + blob.shift * err.sum(axis=1))
 
 
 def _check_loads(text: str, payload: bytes, sample: Mapping[str, np.ndarray], where: Path) -> None:
@@ -471,7 +617,7 @@ def layer_sensitivity(
     """
     param, bin = Path(param), Path(bin)
     model, data, layout, samples = _prepare(param, bin, calibration, method, limit)
-    candidates, _ = _plan(model, layout, (), param, gemm)
+    candidates, _ = _plan(model, layout, (), param, gemm=gemm)
     fp32 = open_net(param, bin, FP32_OPTIONS)
     reference = [run_outputs(fp32, sample) for sample in samples]
     blobs = list(dict.fromkeys(layer.bottoms[0] for layer in candidates if layer.type not in DYNAMIC_INPUT_TYPES))

@@ -130,7 +130,8 @@ def unconverted_ops(param: Path) -> dict[str, int]:
 
 def int8_step(ctx: ExportContext, inputs: dict[str, Path]) -> StepResult:
     """Post-training int8: calibrate activations on the component's own inputs (recorded from the
-    task's predictor on calibration images), write ncnn int8."""
+    task's predictor on calibration images), write ncnn int8. Options (the model's int8 recipe):
+    method, keep_float, keep_float_types, centre_clipped, bias_correction, gemm (``quantize_ncnn``)."""
     if "param" not in inputs or "bin" not in inputs:
         raise ExportError("the int8 step needs fp32 'param' and 'bin' inputs: put 'pnnx' before 'int8' in the recipe")
     if ctx.calibration is None:
@@ -148,6 +149,9 @@ def int8_step(ctx: ExportContext, inputs: dict[str, Path]) -> StepResult:
         method=opts.get("method") or "kl",
         keep_float=tuple(opts.get("keep_float", ())),
         gemm=bool(opts.get("gemm", False)),
+        keep_float_types=tuple(opts.get("keep_float_types", ())),
+        centre_clipped=bool(opts.get("centre_clipped", False)),
+        bias_correction=bool(opts.get("bias_correction", False)),
     )
     return StepResult("int8", {"param": out_param, "bin": out_bin}, report.model_dump(mode="json"))
 

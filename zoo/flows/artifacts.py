@@ -8,6 +8,7 @@ and that the runtime accepts each component's files, before any runtime reads th
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from collections.abc import Callable
@@ -248,6 +249,13 @@ def find_export(
     if not root.is_dir():
         return None
     want_method = (method or spec.int8_method) if (runtime, precision) == ("ncnn", "int8") else None
+    found = spec.recipe_for(runtime, precision)
+    plan = None
+    if found is not None:
+        from zoo.flows.export import planned
+
+        steps, options = planned(found[1], precision, want_method)
+        plan = (list(steps), json.loads(json.dumps(options)))
     for folder in sorted(root.iterdir()):
         if folder.name.startswith(".") or not (folder / MANIFEST).is_file():
             continue
@@ -259,6 +267,8 @@ def find_export(
             continue
         if want_method is not None and manifest.extra.get("int8_method") != want_method:
             continue
+        if plan is not None and manifest.recipe and (manifest.recipe_steps, manifest.recipe_options) != plan:
+            continue  # made by another version of the recipe (other int8 options...): not this export
         if weights_match(spec, weights, manifest.weights):
             return open_export(folder, spec, runtime, precision, registry)
     return None

@@ -61,6 +61,17 @@ def check_target(out: Path) -> None:
         )
 
 
+def planned(
+    recipe: Any, precision: str, method: str | None, keep_float: Sequence[str] = ()
+) -> tuple[tuple[str, ...], dict[str, dict[str, Any]]]:
+    """The recipe's steps and options for ``precision``, with the int8 method and keep-float as
+    this export uses them: what the manifest records, and what a cached export must match."""
+    steps, options = recipe.plan(precision)
+    if "int8" in steps:
+        options["int8"] = {**options.get("int8", {}), "method": method, "keep_float": list(keep_float)}
+    return steps, options
+
+
 def check_keep_float(
     registry: Registry, spec: ModelSpec, runtime: str, weights: str | None, names: Sequence[str]
 ) -> None:
@@ -252,7 +263,7 @@ def export(
                 "calibration_count": len(calib_items),
                 "keep_float": list(keep_float),
             }
-        steps_all, options_all = recipe.plan(precision)
+        steps_all, options_all = planned(recipe, precision, method, keep_float)
         manifest = ExportManifest(
             model=spec.id,
             task=spec.task,

@@ -1,1 +1,1 @@
-"""zoo's image-classification plugin: the classifier task and resnet18/resnet34."""
+"""zoo's image-classification plugin: the classifier task, resnet18/resnet34 and efficientnet-lite0."""

@@ -5,26 +5,36 @@ from __future__ import annotations
 from collections.abc import Mapping
 from functools import lru_cache
 from importlib.resources import files
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
 from zoo.results import Classification
 from zoo.specs import ModelSpec, PreSpec
 
+Interpolation = Literal["bilinear", "bicubic"]
 
-def resize_shorter(image: np.ndarray, size: int) -> np.ndarray:
-    """Resize so the shorter side is ``size``, bilinear with antialiasing (torchvision's PIL path)."""
+
+def resize(image: np.ndarray, size: tuple[int, int], interpolation: Interpolation = "bilinear") -> np.ndarray:
+    """Resize uint8 HWC to ``size`` (h, w) with Pillow's antialiased filter (torchvision's PIL path:
+    ``transforms.Resize(..., interpolation=BILINEAR|BICUBIC)``); an image already that size is
+    returned as it is."""
     from PIL import Image
 
+    if tuple(size) == image.shape[:2]:
+        return image
+    resample = {"bilinear": Image.Resampling.BILINEAR, "bicubic": Image.Resampling.BICUBIC}[interpolation]
+    return np.asarray(Image.fromarray(image).resize((size[1], size[0]), resample))
+
+
+def resize_shorter(image: np.ndarray, size: int, interpolation: Interpolation = "bilinear") -> np.ndarray:
+    """Resize so the shorter side is ``size``, keeping the aspect (torchvision's ``Resize(int)``)."""
     h, w = image.shape[:2]
     if h <= w:
         new_h, new_w = size, max(1, int(size * w / h))
     else:
         new_h, new_w = max(1, int(size * h / w)), size
-    if (new_h, new_w) == (h, w):
-        return image
-    return np.asarray(Image.fromarray(image).resize((new_w, new_h), Image.BILINEAR))
+    return resize(image, (new_h, new_w), interpolation)
 
 
 def center_crop(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -49,14 +59,14 @@ def normalize_to_nchw(image: np.ndarray, pre: PreSpec) -> np.ndarray:
 
 
 def preprocess(image: np.ndarray, pre: PreSpec) -> tuple[np.ndarray, dict[str, Any]]:
-    """ImageNet-style: resize shorter side to ``pre.resize``, centre crop ``pre.size``, normalise."""
+    """ImageNet-style: resize shorter side to ``pre.resize``, centre crop ``pre.size``, normalise
+    (``resize_crop``), or resize straight to ``pre.size`` (``resize``); ``pre.interpolation``
+    chooses bilinear or bicubic."""
     if pre.kind == "resize_crop":
-        resized = resize_shorter(image, pre.resize or min(pre.size))
+        resized = resize_shorter(image, pre.resize or min(pre.size), pre.interpolation)
         cropped = center_crop(resized, pre.size)
     elif pre.kind == "resize":
-        from PIL import Image
-
-        cropped = np.asarray(Image.fromarray(image).resize(pre.size[::-1], Image.BILINEAR))
+        cropped = resize(image, pre.size, pre.interpolation)
     else:  # the task's pre_kinds refuse such a spec at registration
         raise ValueError(f"classifier preprocessing does not do {pre.kind!r}")
     return normalize_to_nchw(cropped, pre), {"orig_shape": image.shape[:2]}
