@@ -204,3 +204,22 @@ def test_eval_on_class_folders_writes_the_card(zoo_home: Path, tmp_path: Path) -
     assert card["accuracy"][0]["name"] == "top1" and "random weights" in card["accuracy_reason"]
     assert len((tmp_path / "results.jsonl").read_text().splitlines()) == 4
     one_line_error(invoke("eval", MODEL, "--data", str(tmp_path / "none"), "--weights", "random"), "no such folder")
+
+
+@pytest.mark.slow
+def test_the_board_path_imports_no_torch(zoo_home: Path) -> None:
+    """An export folder, the plugin and the core are all a board needs: run and embed with torch
+    made unimportable (the tokenizer's vocabulary ships in the plugin; the logit scale is in the
+    export)."""
+    import subprocess
+    import sys
+
+    ok("export", MODEL, "--weights", "random", "-o", str(zoo_home / "board-export"))
+    blocker = ("import sys; sys.modules['torch'] = None; sys.modules['pnnx'] = None; "
+               "from zoo.cli import main; sys.argv = ['zoo'] + sys.argv[1:]; main()")  # fmt: skip
+    for args in (["run", MODEL, str(IMAGES / "rocket.jpg"), "--labels", LABELS, "--json"],
+                 ["embed", MODEL, "--text", "a rocket", "--json"]):  # fmt: skip
+        proc = subprocess.run([sys.executable, "-c", blocker, *args, "--artifacts", str(zoo_home / "board-export"),
+                               "--threads", "1"], capture_output=True, text=True)  # fmt: skip
+        assert proc.returncode == 0, proc.stderr[-1500:]
+        assert "torch" not in proc.stderr and json.loads(proc.stdout)
