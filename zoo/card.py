@@ -489,8 +489,9 @@ def _hub_license(spdx: str | None) -> str | None:
 
 
 def fmt_agreement(key: str, value: float) -> str:
-    """Agreement figures are fractions (shown as %), except differences, mAPs, OKS and counts."""
-    if "diff" in key:
+    """Agreement figures are fractions (shown as %), except differences, margins, divergences, mAPs,
+    OKS and counts."""
+    if "diff" in key or "margin" in key or key.endswith("_kl"):
         return f"{value:.2g}"
     if key.endswith("_px"):
         return f"{value:.2g} px"

@@ -136,6 +136,9 @@ def _parse_extras(
     options = {k: v for k, v in values.items() if not k.startswith("role__") and v is not None}
     for name, value in options.items():
         task.option(name).validate(value)  # a bad --conf fails before any export or inference
+    problem = task.options_problem(options) if command == "run" else None
+    if problem:  # options that only make sense together (one of --labels/--labels-file), checked as early
+        raise InputError(problem)
     return inputs, options, roles
 
 
@@ -264,6 +267,7 @@ def info(name: str, as_json: bool) -> None:
     for role, comp in spec["components"].items():
         shapes = ", ".join(
             f"{t['name']} {'x'.join(map(str, t['shape']))}"
+            + ("" if t.get("dtype", "float32") == "float32" else f" {t['dtype']}")
             + (f" (axes {', '.join(map(str, t['dynamic_axes']))}: any multiple of {t.get('size_multiple', 1)})"
                if t.get("dynamic_axes") else "")
             for t in comp["inputs"]
@@ -428,6 +432,10 @@ _WEIGHTS_HELP = "Checkpoint PATH, or 'random' (latency only; the card says so). 
 )
 @click.option("--keep-float", multiple=True, help="int8: ncnn layer name to keep in float (repeatable).")
 @click.option("--no-parity", is_flag=True, help="Skip the PyTorch-vs-runtime parity check.")
+@click.option(
+    "--component", "components", multiple=True,
+    help="Export only this component (repeatable), e.g. a CLIP's image tower for a board that only embeds images.",
+)  # fmt: skip
 @click.option("--offline", is_flag=True)
 @click.option("--json", "as_json", is_flag=True)
 def export(
@@ -440,6 +448,7 @@ def export(
     method: str | None,
     keep_float: tuple[str, ...],
     no_parity: bool,
+    components: tuple[str, ...],
     offline: bool,
     as_json: bool,
 ) -> None:
@@ -463,6 +472,7 @@ def export(
             parity=not no_parity,
             offline=offline,
             progress=status,
+            only_components=components or None,
         )
     finally:
         status.close()
@@ -540,16 +550,17 @@ def run(
     from zoo.flows.run import export_of
 
     exp = export_of(predictor)  # a solution's: its first part's
-    if exp is not None and exp.manifest.weights.random and not as_json:
-        _console(stderr=True).print("note: random weights — these results mean nothing", style="yellow")
+    random_note = exp is not None and exp.manifest.weights.random and not as_json
     meta = {"model": spec.id, "dtype": exp.manifest.precision if exp else precision, "runtime": exp.manifest.runtime
             if exp else runtime, "weights": exp.manifest.weights.source if exp else None}  # fmt: skip
     try:
         if source is None:
             result = predictor(item, **options)
             _print_json({**meta, "prompt": item, **result.to_dict()}) if as_json else click.echo(result.summary())
-            return
-        _run_frames(predictor, source, sink, options, meta, as_json)
+        else:
+            _run_frames(predictor, source, sink, options, meta, as_json)
+        if random_note:  # after the results: an error stays the only line on stderr
+            _console(stderr=True).print("note: random weights — these results mean nothing", style="yellow")
     finally:
         predictor.close()
         if source is not None:
@@ -598,6 +609,97 @@ def _frame_progress(source: Any, enabled: bool) -> tuple[Any, Callable[[], None]
     task_id = bar.add_task(source.description, total=source.length)
     bar.start()
     return bar, lambda: bar.advance(task_id)
+
+
+# -- embed ---------------------------------------------------------------------------------------
+def _offers_embed(spec: Any) -> bool | None:
+    """Whether the model's predictor has ``embed`` (asked of one built without sessions, before
+    any export); None when that cannot be told before loading."""
+    from zoo.registry import get_registry
+
+    try:
+        probe = get_registry().build_predictor(spec, {}, {})
+    except Exception:  # a predictor that needs its sessions or parts to be built: ask it after loading
+        return None
+    return callable(getattr(probe, "embed", None))
+
+
+@cli.command()
+@click.argument("name")
+@click.option("--image", "image_source", help="An image, folder, glob or video: one embedding per image or frame.")
+@click.option("--text", "texts", multiple=True, help="A text to embed (repeatable).")
+@click.option("-o", "--out", "out", type=click.Path(path_type=Path), help="Save the (N, D) float32 matrix as .npy.")
+@click.option("--dtype", "precision", help=PRECISION_HELP + " Default: fp32, or what --artifacts holds.")
+@click.option("--runtime", help="Runtime (default: the model's).")
+@click.option("--weights", help=_WEIGHTS_HELP)
+@click.option("--artifacts", type=click.Path(path_type=Path), help="An export folder to run (no torch needed).")
+@click.option("--threads", type=int, callback=_positive, help="Threads (default: the physical cores).")
+@click.option("--max-frames", type=int, callback=_positive, help="Stop after this many images or frames.")
+@click.option("--json", "as_json", is_flag=True, help="JSON only, every vector in full.")
+def embed(
+    name: str,
+    image_source: str | None,
+    texts: tuple[str, ...],
+    out: Path | None,
+    precision: str | None,
+    runtime: str | None,
+    weights: str | None,
+    artifacts: Path | None,
+    threads: int | None,
+    max_frames: int | None,
+    as_json: bool,
+) -> None:
+    """L2-normalised embeddings of images (--image SOURCE) or texts (--text "..."), printed or saved
+    with -o as .npy; for models whose predictor offers ``embed`` (e.g. zero-shot models)."""
+    from zoo import api
+    from zoo.results import Embeddings
+
+    spec, task = _spec_and_task(name)
+    _check_precisions(spec, [precision], [runtime])
+    if (image_source is None) == (not texts):
+        raise click.UsageError("give --image SOURCE or --text TEXT (one kind per call)")
+    if out is not None and out.suffix != ".npy":
+        raise click.BadParameter(f"{out}: embeddings are saved as .npy; name the file *.npy", param_hint="-o")
+    if _offers_embed(spec) is False:
+        raise InputError(f"{spec.id} is a {task.name} model and has no embeddings; zoo embed takes models whose "
+                         "predictor offers embed (e.g. zero-shot models: zoo list --task zero-shot)")  # fmt: skip
+    source = None
+    if image_source is not None:
+        from zoo.media import open_source
+
+        source = open_source(image_source, max_frames=max_frames)  # a bad SOURCE fails before any export
+    status = _Status(enabled=not as_json, prefix=f"{spec.id}: ")
+    try:
+        predictor = api.load(spec.id, dtype=precision, runtime=runtime, threads=threads, weights=weights,
+                             artifacts=artifacts, progress=status)  # fmt: skip
+    finally:
+        status.close()
+    try:
+        embed_one: Any = getattr(predictor, "embed", None)
+        if not callable(embed_one):
+            raise InputError(f"{spec.id} is a {task.name} model and has no embeddings (its predictor offers no embed)")
+        parts = []
+        if source is not None:
+            for frame in source:
+                parts.append(embed_one(frame.image).with_sources([frame.name]))
+        else:
+            parts = [embed_one(text) for text in texts]
+        result = Embeddings.stack(parts)
+    finally:
+        predictor.close()
+        if source is not None:
+            source.close()
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        result.save(out)
+    if as_json:
+        _print_json({"model": spec.id, **({"saved": str(out)} if out is not None else {}), **result.to_dict()})
+        return
+    click.echo(result.summary() + (f" → {out}" if out is not None else ""))
+    if out is None:
+        for source_name, row in zip(result.sources, result.vectors, strict=True):
+            head = ", ".join(f"{v:.4f}" for v in row[:6])
+            click.echo(f"{source_name}: [{head}{', …' if len(row) > 6 else ''}]")
 
 
 # -- bench / table -----------------------------------------------------------------------------

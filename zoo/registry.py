@@ -402,12 +402,22 @@ class Registry:
         return self.build_torch_modules(spec, weights)[SINGLE]
 
     def build_predictor(
-        self, spec: ModelSpec, sessions: Mapping[str, Any], parts: Mapping[str, Predictor] | None = None
+        self,
+        spec: ModelSpec,
+        sessions: Mapping[str, Any],
+        parts: Mapping[str, Predictor] | None = None,
+        facts: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> Predictor:
-        """The owning plugin's own predictor for ``spec`` if it has one, else its task's."""
+        """The owning plugin's own predictor for ``spec`` if it has one, else its task's.
+
+        ``facts`` (role → constants the export recorded beside the component, e.g. a logit scale)
+        become ``predictor.facts(role)``."""
         task = self.task(spec.task)
         own = self._owner_hook("build_predictor", spec)(spec=spec, task=task, sessions=sessions, parts=parts or {})
-        return own if own is not None else task.build_predictor(spec, sessions, parts)
+        predictor = own if own is not None else task.build_predictor(spec, sessions, parts)
+        if facts:
+            predictor.component_facts = {role: dict(f) for role, f in facts.items()}
+        return predictor
 
     def _owner_hook(self, name: str, spec: ModelSpec) -> Any:
         pm = self.zpm.pm

@@ -210,11 +210,15 @@ class ExportRecipe(Frozen):
         return self.steps + extra.steps, options
 
 
-def ncnn_recipe(int8_method: str | None = None) -> ExportRecipe:
+def ncnn_recipe(int8_method: str | None = None, int8_gemm: bool = False) -> ExportRecipe:
     """TorchScript trace → pnnx → ncnn; fp16 stores fp16 weights; int8 calibrates and writes int8.
 
-    ``int8_method`` is the model's activation-range method (kl unless the model says otherwise)."""
-    int8 = PrecisionRecipe(steps=("int8",), options={"int8": {"method": int8_method}} if int8_method else {})
+    ``int8_method`` is the model's activation-range method (kl unless the model says otherwise);
+    ``int8_gemm`` also writes its Gemm layers (a transformer's linears) in int8."""
+    int8_options: dict[str, Any] = {"method": int8_method} if int8_method else {}
+    if int8_gemm:
+        int8_options["gemm"] = True
+    int8 = PrecisionRecipe(steps=("int8",), options={"int8": int8_options} if int8_options else {})
     return ExportRecipe(
         runtime="ncnn",
         steps=("trace", "pnnx"),
@@ -227,9 +231,9 @@ def onnx_recipe() -> ExportRecipe:
     return ExportRecipe(runtime="onnxruntime", steps=("onnx",), precisions={"fp32": PrecisionRecipe()})
 
 
-def default_recipes(int8_method: str | None = None) -> dict[str, ExportRecipe]:
+def default_recipes(int8_method: str | None = None, int8_gemm: bool = False) -> dict[str, ExportRecipe]:
     """ncnn (the deployment target) and onnx (the baseline a user would otherwise pick)."""
-    return {"ncnn": ncnn_recipe(int8_method), "onnx": onnx_recipe()}
+    return {"ncnn": ncnn_recipe(int8_method, int8_gemm), "onnx": onnx_recipe()}
 
 
 class ArtifactRef(Frozen):

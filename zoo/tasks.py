@@ -150,6 +150,9 @@ class TaskDef:
     """PreSpec kinds this task's preprocessing takes; a spec with another is refused at registration."""
     check_spec: Callable[[ModelSpec], str | None] | None = None
     """Anything else a spec must satisfy; returns why not (refused at registration), or None."""
+    check_options: Callable[[Mapping[str, Any]], str | None] | None = None
+    """What the options must satisfy together (e.g. one of --labels/--labels-file is needed): gets
+    the resolved options, returns why not, or None. ``zoo run`` asks before any export."""
     input: Literal["image", "text", "image+text"] = "image"
     """What ``zoo run NAME ...`` reads: a frame SOURCE, a prompt, or both."""
     options: tuple[TaskOption, ...] = ()
@@ -193,6 +196,10 @@ class TaskDef:
                 out[key] = opt.validate(value)
         return out
 
+    def options_problem(self, given: Mapping[str, Any]) -> str | None:
+        """Why ``given`` (with the defaults) cannot run, judged together (``check_options``); None if it can."""
+        return self.check_options(self.resolve_options(given)) if self.check_options is not None else None
+
     def build_predictor(
         self, spec: ModelSpec, sessions: Mapping[str, Session], parts: Mapping[str, Predictor] | None = None
     ) -> Predictor:
@@ -220,6 +227,15 @@ class Predictor:
         self.times: dict[str, float] = {}
         self.export: Any = None
         """The checked export folder the sessions came from (``zoo.flows.artifacts.ExportResult``)."""
+        self.component_facts: dict[str, dict[str, Any]] = {}
+        """Role → constants of the weights recorded beside the component at export (see ``facts``)."""
+
+    def facts(self, role: str) -> dict[str, Any]:
+        """Constants of component ``role``'s weights that live outside its network (a CLIP text
+        tower's logit scale), as the export recorded them from the module's ``export_facts()``;
+        {} when there are none (the predictor then uses its own defaults). The same facts reach
+        the predictor on PyTorch modules (parity), runtime sessions and replayed outputs."""
+        return dict(self.component_facts.get(role, {}))
 
     def __call__(self, item: Any, **options: Any) -> Any:
         opts = self.task.resolve_options(options)

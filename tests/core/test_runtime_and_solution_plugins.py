@@ -62,7 +62,7 @@ class NumpyRuntime:
         if fmt != "npz" or not Path(files["model"]).is_file():
             raise ValueError("not an npz component")
 
-    def load(self, fmt, files, *, threads, options, outputs=()):
+    def load(self, fmt, files, *, threads, options, outputs=(), inputs=()):
         return NumpySession(files["model"])
 
 
@@ -126,7 +126,9 @@ def build_model(spec, weights):
         return None
     import torch
 
-    return torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 8 * 8, 4)).eval()
+    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 8 * 8, 4)).eval()
+    net.export_facts = lambda: {"temperature": 2.0}  # a constant of the weights, kept beside the network
+    return net
 '''
 
 ENTRY_POINTS = "[zoo]\ntoy = zoo_toy.plugin\n"
@@ -172,6 +174,11 @@ def test_third_party_runtime_and_solution_end_to_end(toy_plugin: Path, tmp_path:
     exported = json.loads(_ok("export", "toy-net", "--weights", "random", "--json"))
     assert exported["runtime"] == "numpy" and exported["components"]["model"]["format"] == "npz"
     assert exported["parity"]["max_abs_diff"] < 1e-5 and exported["parity"]["agreement"]["top1_agreement"] == 1.0
+    assert exported["components"]["model"]["facts"] == {"temperature": 2.0}
+    from zoo.flows.run import load
+
+    with load("toy-net", weights="random", threads=1) as predictor:
+        assert predictor.facts("model") == {"temperature": 2.0} and predictor.facts("other") == {}
 
     image = Path(__file__).resolve().parents[2] / "zoo" / "data" / "images" / "chelsea.jpg"
     ran = json.loads(_ok("run", "toy-ensemble", str(image), "--weights", "random", "--json"))
@@ -264,3 +271,13 @@ def test_a_model_without_published_weights_runs_from_the_users_own_export(toy_pl
     res = CliRunner().invoke(cli, ["run", "toy-net", str(image)])
     lines = [line for line in res.stderr.splitlines() if line.strip()]
     assert res.exit_code != 0 and len(lines) == 1 and "2 different checkpoints" in lines[0]
+
+
+def test_facts_reach_the_predictor(toy_plugin: Path) -> None:
+    from zoo.registry import get_registry
+
+    reg = get_registry()
+    spec = reg.get("toy-net")
+    assert reg.build_predictor(spec, {}).facts("model") == {}
+    predictor = reg.build_predictor(spec, {}, facts={"model": {"temperature": 2.0}})
+    assert predictor.facts("model") == {"temperature": 2.0}

@@ -153,6 +153,7 @@ def test_agreement_figures_are_formatted_by_kind() -> None:
     assert _fmt_agreement("reference_boxes", 150.0) == "150"
     assert _fmt_agreement("map_vs_reference", 0.5434) == "0.543"
     assert _fmt_agreement("max_score_diff", 1.8e-05) == "1.8e-05"
+    assert _fmt_agreement("mean_kl", 5.6e-07) == "5.6e-07" and _fmt_agreement("min_top1_margin", 0.0012) == "0.0012"
 
 
 def test_int8_method_comes_from_the_int8_recipe() -> None:

@@ -36,7 +36,7 @@ from zoo.runtimes.ncnn.param import (  # noqa: E402
     parse_param,
     read_param,
 )
-from zoo.runtimes.ncnn.session import FP32_OPTIONS, INT8_OPTIONS  # noqa: E402
+from zoo.runtimes.ncnn.session import FP32_OPTIONS, INT8_OPTIONS, NcnnSession  # noqa: E402
 
 MEAN = np.array([0.485, 0.456, 0.406], np.float32)
 STD = np.array([0.229, 0.224, 0.225], np.float32)
@@ -408,3 +408,78 @@ def test_pnnx_exported_cnn_int8_tracks_fp32(tmp_path: Path) -> None:
     int8 = _outputs(tmp_path / "q.param", tmp_path / "q.bin", held_out, int8=True)
     sims = [cosine(a, b) for a, b in zip(fp32, int8, strict=True)]
     assert np.mean(sims) > 0.99, sims
+
+
+# ----------------------------------------------------------------------------- Gemm (transformer linears)
+
+
+def write_gemm_model(folder: Path, seed: int = 0) -> tuple[Path, Path, dict[str, np.ndarray]]:
+    """(1, L=6, K=16) tokens -> MultiHeadAttention -> Gemm (transB=1, bias: nn.Linear as pnnx
+    writes it) -> ReLU -> Gemm (transB=0, no C), as in a transformer block."""
+    rng = np.random.default_rng(seed)
+    e, m, n, k2 = 16, 6, 32, 8
+    w = {"mha": [rng.normal(0, 0.25, e * e) for _ in range(4)], "w1": rng.normal(0, 0.25, (n, e)),
+         "b1": rng.normal(0, 0.1, n), "w2": rng.normal(0, 0.2, (n, k2))}  # fmt: skip
+    layers = [
+        f"Input              in0   0 1 in0 0={e} 1={m}",
+        f"MultiHeadAttention mha   1 1 in0 a0 0={e} 1=2 2={e * e}",
+        f"Gemm               fc1   1 1 a0 g1 10=4 2=0 3=1 4=0 5=1 6=1 7={m} 8={n} 9={e}",
+        "ReLU               relu  1 1 g1 r1",
+        f"Gemm               fc2   1 1 r1 out0 2=0 3=0 4=0 5=1 6=0 7={m} 8={k2} 9={n}",
+    ]
+    blobs = []
+    for weight in w["mha"]:
+        blobs += [_tagged_fp32(weight), rng.normal(0, 0.05, e).astype("<f4").tobytes()]
+    blobs += [_tagged_fp32(w["w1"].ravel()), _tagged_fp32(w["b1"]), _tagged_fp32(w["w2"].ravel())]
+    text = f"7767517\n{len(layers)} {len(layers)}\n" + "\n".join(layers) + "\n"
+    param, bin_ = folder / "gemm.param", folder / "gemm.bin"
+    param.write_text(text)
+    bin_.write_bytes(b"".join(blobs))
+    return param, bin_, w
+
+
+def test_gemm_and_mha_weights_are_located(tmp_path: Path) -> None:
+    param, bin_, _ = write_gemm_model(tmp_path)
+    data = bin_.read_bytes()
+    layout = locate_weights(read_param(param), data)
+    assert layout.stopped_at is None and max(w.end for w in layout.layers.values()) == len(data)
+    assert [b.role for b in layout.layers["mha"].blobs][:2] == ["q_weight", "q_bias"]
+    assert layout.layers["fc1"].blob("weight").count == 32 * 16 and layout.layers["fc1"].blob("bias").count == 32
+
+
+def test_gemm_int8_runs_in_ncnn_as_int8(tmp_path: Path) -> None:
+    param, bin_, w = write_gemm_model(tmp_path)
+    rng = np.random.default_rng(1)
+    samples = [{"in0": rng.normal(0, 1, (1, 6, 16)).astype(np.float32)} for _ in range(4)]
+    # without gemm=True the Gemm layers stay float (models exported before keep their artifacts)
+    plain = quantize_ncnn(param, bin_, samples, tmp_path / "p.param", tmp_path / "p.bin", method="minmax")
+    assert plain.layers == [] and ("fc1", "unsupported op Gemm") in plain.kept_float
+    report = quantize_ncnn(param, bin_, samples, tmp_path / "q.param", tmp_path / "q.bin", method="minmax",
+                           gemm=True)  # fmt: skip
+    assert [(q.name, q.input_method, q.weight_scale_count) for q in report.layers] == [
+        ("fc1", "dynamic", 1), ("fc2", "dynamic", 1)]
+    written = read_param(tmp_path / "q.param")
+    assert all(written.layer(n).int_param(18) == 2 and written.layer(n).int_param(3) == 1 for n in ("fc1", "fc2"))
+    q_layout = locate_weights(written, (tmp_path / "q.bin").read_bytes())
+    assert q_layout.layers["fc2"].blob("weight").storage == "int8" and q_layout.stopped_at is None
+    fp32 = NcnnSession(param, bin_, options=FP32_OPTIONS)
+    int8 = NcnnSession(tmp_path / "q.param", tmp_path / "q.bin", options=INT8_OPTIONS)
+    x = samples[0]
+    ref, got = run_outputs(fp32, x), run_outputs(int8, x)
+    assert cosine(ref, got) > 0.999, cosine(ref, got)
+    # ncnn really ran int8: its output is what int8 arithmetic gives (per-row int8 inputs, one int8
+    # scale per weight matrix), closer to that than to fp32
+    a1 = fp32.extract(x, ["a0"])["a0"].reshape(6, 16)
+
+    def int8_gemm(a: np.ndarray, b: np.ndarray) -> np.ndarray:  # b: (N, K)
+        sa = 127 / np.abs(a).max(axis=1, keepdims=True)
+        sb = 127 / np.abs(b).max()
+        qa, qb = round_half_away(a * sa), np.clip(round_half_away(b * sb), -127, 127)
+        return (qa @ qb.T) / (sa * sb)
+
+    h = np.maximum(int8_gemm(a1, w["w1"]) + w["b1"], 0)
+    emulated = int8_gemm(h, w["w2"].T).ravel()
+    assert np.abs(got - emulated).max() < 1e-3 < np.abs(got - ref).max(), (np.abs(got - emulated).max(),
+                                                                           np.abs(got - ref).max())
+    fp32.close()
+    int8.close()

@@ -19,6 +19,13 @@ input blob comes from ``zoo.convert.calibrate`` (minmax, kl or aciq), measured w
 ``Extractor`` on the fp32 model, fp16 off. Nothing is fused: whether a quantized convolution
 requantizes straight into the next one, or folds its activation, is ncnn's choice at load time.
 
+``Gemm`` layers with a constant weight (B) — what pnnx makes of ``nn.Linear`` on a (1, L, D)
+sequence: every linear of a transformer — are quantized when asked (``gemm=True``; a model's
+int8 recipe option, so models exported before keep their int8 artifacts), as ncnn2int8 does:
+``18=2``, B transposed to ``transB=1`` if it was not, one weight scale ``127 / absmax`` for the
+whole matrix (ncnn's Gemm has one B scale) written after the (unchanged, tagged) C blob. Gemm
+quantizes its input per row at run time, so it needs no calibrated activation scale.
+
 Everything else a model holds stays float and is listed in the report with the reason.
 
 Three options per model (its int8 recipe's step options, see ``zoo.specs.PrecisionRecipe``):
@@ -74,6 +81,8 @@ from zoo.runtimes.ncnn.param import (
 from zoo.runtimes.ncnn.session import FP32_OPTIONS, INT8_OPTIONS, NcnnSession
 
 QUANTIZABLE_TYPES = ("Convolution", "ConvolutionDepthWise", "InnerProduct")
+DYNAMIC_INPUT_TYPES = ("Gemm",)
+"""Quantized with their input scaled per row at run time by ncnn (no calibrated input scale)."""
 
 # The int8_scale_term ncnn2int8 writes per type: 2 = per-output-channel weight scales for
 # Convolution/InnerProduct; 1 = one scale per group for ConvolutionDepthWise.
@@ -120,16 +129,19 @@ class QuantizedLayer(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: str = Field(description="ncnn layer name")
-    type: str = Field(description="ncnn layer type: Convolution, ConvolutionDepthWise or InnerProduct")
-    weight_scale_count: int = Field(description="number of weight scales: output channels, or groups")
+    type: str = Field(description="ncnn layer type: Convolution, ConvolutionDepthWise, InnerProduct or Gemm")
+    weight_scale_count: int = Field(description="number of weight scales: output channels, groups, or 1 (Gemm)")
     input_blob: str = Field(description="the ncnn blob this layer quantizes on input")
-    input_absmax: float = Field(description="largest |x| of the input blob over the calibration set")
-    input_threshold: float = Field(description="clipping threshold chosen by the method")
+    input_absmax: float | None = Field(
+        description="largest |x| of the input blob over the calibration set (None: scaled at run time)"
+    )
+    input_threshold: float | None = Field(description="clipping threshold chosen by the method")
     input_method: str = Field(
         description="method that set the threshold; kl falls back to minmax on blobs too small "
-        "for a histogram (see zoo.convert.calibrate.KL_MIN_VALUES)"
+        "for a histogram (see zoo.convert.calibrate.KL_MIN_VALUES); 'dynamic': ncnn scales the input "
+        "per row at run time (Gemm)"
     )
-    input_scale: float = Field(description="ncnn input scale, 127 / input_threshold")
+    input_scale: float | None = Field(description="ncnn input scale, 127 / input_threshold")
     bias_change: float | None = Field(
         None, description="largest |change| bias correction made to this layer's bias; None: not corrected"
     )
@@ -209,14 +221,34 @@ def _weight_rows(layer: NcnnLayer) -> int:
 # ----------------------------------------------------------------------------- planning
 
 
+def _gemm_problem(layer: NcnnLayer, layout: BinLayout) -> str | None:
+    """Why a Gemm layer cannot be written int8 here (None: it can)."""
+    weights = layout.layers.get(layer.name)
+    if weights is None:
+        return f"weights after unknown layer {layout.stopped_at}"
+    if not layer.int_param(5) or layer.int_param(4):
+        return "no constant weight, or a constant A"
+    n, k = layer.int_param(8), layer.int_param(9)
+    if n <= 0 or k <= 0 or weights.blob("weight").count != n * k:
+        return "weight size not N x K"
+    return None
+
+
 def _plan(
-    param: NcnnParam, layout: BinLayout, keep_float: Sequence[str], source: Path, keep_types: Sequence[str] = ()
+    param: NcnnParam,
+    layout: BinLayout,
+    keep_float: Sequence[str],
+    source: Path,
+    keep_types: Sequence[str] = (),
+    gemm: bool = False,
 ) -> tuple[list[NcnnLayer], list[tuple[str, str]]]:
-    """Split the model's compute layers into those to quantize and those kept float (+ reason)."""
-    bad_types = [t for t in keep_types if t not in QUANTIZABLE_TYPES]
+    """Split the model's compute layers into those to quantize and those kept float (+ reason);
+    Gemm layers are candidates only with ``gemm``."""
+    bad_types = [t for t in keep_types if t not in (*QUANTIZABLE_TYPES, *DYNAMIC_INPUT_TYPES)]
     if bad_types:
         raise InputError(
-            f"keep_float_types names {bad_types[0]!r}; the int8 writer quantizes only {', '.join(QUANTIZABLE_TYPES)}"
+            f"keep_float_types names {bad_types[0]!r}; the int8 writer quantizes only "
+            f"{', '.join((*QUANTIZABLE_TYPES, *DYNAMIC_INPUT_TYPES))}"
         )
     names = [layer.name for layer in param.layers]
     for name in keep_float:
@@ -224,14 +256,25 @@ def _plan(
             close = difflib.get_close_matches(name, names, n=3, cutoff=0.4)
             hint = f"; did you mean {', '.join(close)}?" if close else ""
             raise InputError(f"keep_float names layer {name!r}, which {source.name} does not have{hint}")
-    already = [layer.name for layer in param.layers if layer.type in QUANTIZABLE_TYPES and layer.int_param(8)]
+    already = [layer.name for layer in param.layers if (layer.type in QUANTIZABLE_TYPES and layer.int_param(8))
+               or (layer.type == "Gemm" and layer.int_param(18))]  # fmt: skip
     if already:
         raise InputError(f"{source.name} is already int8 (layers {', '.join(already[:3])}); quantize the fp32 model")
     keep = set(keep_float)
     quantize: list[NcnnLayer] = []
     kept: list[tuple[str, str]] = []
     for layer in param.layers:
-        if layer.type in QUANTIZABLE_TYPES:
+        if gemm and layer.type == "Gemm":
+            problem = _gemm_problem(layer, layout)
+            if layer.name in keep:
+                kept.append((layer.name, REASON_REQUESTED))
+            elif layer.type in keep_types:
+                kept.append((layer.name, f"{REASON_TYPE} {layer.type}"))
+            elif problem is not None:
+                kept.append((layer.name, _unsupported("Gemm", problem)))
+            else:
+                quantize.append(layer)
+        elif layer.type in QUANTIZABLE_TYPES:
             weights = layout.layers.get(layer.name)
             if layer.name in keep:
                 kept.append((layer.name, REASON_REQUESTED))
@@ -265,6 +308,24 @@ def _plan(
 
 
 # ----------------------------------------------------------------------------- writing
+
+
+def _gemm_blobs(layer: NcnnLayer, layout: BinLayout, data: bytes) -> tuple[bytes, NcnnLayer, QuantizedLayer]:
+    """A Gemm's int8 weight (N rows of K, per-tensor scale), its C blob as it was, B's scale."""
+    weights = layout.layers[layer.name]
+    n, k = layer.int_param(8), layer.int_param(9)
+    b = weights.blob("weight").decode(data)
+    b = b.reshape(n, k) if layer.int_param(3) else b.reshape(k, n).T  # transB=0 holds K rows of N
+    absmax = float(np.abs(b).max()) if b.size else 0.0
+    scale = np.float32(127.0 / absmax if absmax > 0 else 1.0)
+    q = np.clip(round_half_away(b.astype(np.float32) * scale), -127, 127).astype(np.int8)
+    out = [encode_int8_blob(np.ascontiguousarray(q))]
+    for blob in weights.blobs[1:]:  # C (the bias), untouched
+        out.append(data[blob.offset : blob.offset + blob.nbytes])
+    out.append(encode_raw_fp32([float(scale)]))
+    info = QuantizedLayer(name=layer.name, type=layer.type, weight_scale_count=1, input_blob=layer.bottoms[0],
+                          input_absmax=None, input_threshold=None, input_method="dynamic", input_scale=None)  # fmt: skip
+    return b"".join(out), layer.with_params({3: 1, 18: 2}), info
 
 
 def _quantized_blobs(
@@ -309,10 +370,14 @@ def build_int8(
         if layer.name not in targets:
             layers.append(layer)
             continue
-        layers.append(layer.with_params({8: INT8_SCALE_TERM[layer.type]}))
         weights = layout.layers[layer.name]
         chunks.append(data[cursor : weights.start])
-        blob_bytes, info = _quantized_blobs(layer, layout, data, calibration[layer.bottoms[0]])
+        if layer.type in DYNAMIC_INPUT_TYPES:
+            blob_bytes, written, info = _gemm_blobs(layer, layout, data)
+            layers.append(written)
+        else:
+            layers.append(layer.with_params({8: INT8_SCALE_TERM[layer.type]}))
+            blob_bytes, info = _quantized_blobs(layer, layout, data, calibration[layer.bottoms[0]])
         chunks.append(blob_bytes)
         infos.append(info)
         cursor = weights.end
@@ -394,6 +459,7 @@ def quantize_ncnn(
     keep_float_types: Sequence[str] = (),
     centre_clipped: bool = False,
     bias_correction: bool = False,
+    gemm: bool = False,
 ) -> Int8Report:
     """Write an int8 copy of an ncnn fp32 model; return what was quantized and what was not.
 
@@ -405,18 +471,20 @@ def quantize_ncnn(
     ``bias_correction`` adjust the fp32 model first (see ``zoo.convert.int8_prep``); a centred
     blob is calibrated min-max whatever ``method`` says (its range is bounded by construction).
     The result is written atomically and checked by loading and running it in stock ncnn with
-    ``use_int8_inference``.
+    ``use_int8_inference``. ``gemm`` also quantizes Gemm layers with a constant weight (the
+    linears of a transformer; see the module docstring).
     """
     param, bin, out_param, out_bin = Path(param), Path(bin), Path(out_param), Path(out_bin)
     model, data, layout, samples = _prepare(param, bin, calibration, method)
-    quantize, kept = _plan(model, layout, keep_float, param, keep_float_types)
+    quantize, kept = _plan(model, layout, keep_float, param, keep_float_types, gemm)
+    static = [layer for layer in quantize if layer.type not in DYNAMIC_INPUT_TYPES]  # calibrated inputs
     net = open_net(param, bin, FP32_OPTIONS)
     buf = bytearray(data)
     centred: list[CentredBlob] = []
     methods: dict[str, str] = {}
     with tempfile.TemporaryDirectory(dir=_scratch_parent(out_param), prefix=".int8-prep-") as scratch:
         if centre_clipped:
-            candidates = centring_candidates(model, [layer.name for layer in quantize])
+            candidates = centring_candidates(model, [layer.name for layer in static])
             plans = plan_centring(candidates, collect_statistics(net, samples, list(candidates), "minmax"))
             if plans:
                 rows = {name: _weight_rows(model.layer(name)) for p in plans for name in p.consumers}
@@ -430,12 +498,12 @@ def quantize_ncnn(
                         CentredBlob(blob=p.blob, producer=p.producer, consumers=list(p.consumers), shift=p.shift)
                     )
                     methods.update({model.layer(name).bottoms[0]: "minmax" for name in p.consumers})
-        blobs = list(dict.fromkeys(layer.bottoms[0] for layer in quantize))
+        blobs = list(dict.fromkeys(layer.bottoms[0] for layer in static))
         stats = collect_statistics(net, samples, blobs, method)
         scales = calibrate_from(stats, method, len(samples), methods)
         net.close()
     if bias_correction:
-        changes = _correct_biases(buf, layout, quantize, stats)
+        changes = _correct_biases(buf, layout, static, stats)
     else:  # centring's offset, ``shift * sum(W)``, was added with float weights: make it the int8 ones'
         changes = {}
         _round_offsets(buf, layout, model, centred)
@@ -538,6 +606,7 @@ def layer_sensitivity(
     calibration: Iterable[dict[str, np.ndarray]],
     method: str = "kl",
     limit: int | None = None,
+    gemm: bool = False,
 ) -> list[LayerSensitivity]:
     """Per quantizable layer, the output cosine vs fp32 when only that layer is int8; worst first.
 
@@ -548,10 +617,10 @@ def layer_sensitivity(
     """
     param, bin = Path(param), Path(bin)
     model, data, layout, samples = _prepare(param, bin, calibration, method, limit)
-    candidates, _ = _plan(model, layout, (), param)
+    candidates, _ = _plan(model, layout, (), param, gemm=gemm)
     fp32 = open_net(param, bin, FP32_OPTIONS)
     reference = [run_outputs(fp32, sample) for sample in samples]
-    blobs = list(dict.fromkeys(layer.bottoms[0] for layer in candidates))
+    blobs = list(dict.fromkeys(layer.bottoms[0] for layer in candidates if layer.type not in DYNAMIC_INPUT_TYPES))
     scales = calibrate_blobs(fp32, samples, blobs, method)
     result = []
     with tempfile.TemporaryDirectory(prefix="zoo-int8-sensitivity-") as tmp:

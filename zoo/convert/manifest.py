@@ -38,6 +38,11 @@ class ComponentArtifact(BaseModel):
     runtime_options: dict[str, Any] = Field(default_factory=dict)
     params: int | None = None
     macs: int | None = None
+    facts: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Constants of the weights the predictor needs beside the network (a CLIP text tower's "
+        "logit scale), from the module's export_facts(); plain JSON values.",
+    )
 
 
 class ExportManifest(BaseModel):
@@ -90,6 +95,10 @@ class ExportManifest(BaseModel):
                                  "runtime_options": options, "params": data.get("params"), "macs": data.get("macs")}},
         )  # fmt: skip
         return data
+
+    def component_facts(self) -> dict[str, dict[str, Any]]:
+        """Role → the constants recorded beside each component (``Predictor.facts``)."""
+        return {role: dict(c.facts) for role, c in self.components.items() if c.facts}
 
     def files(self, folder: Path, role: str) -> dict[str, Path]:
         return {kind: folder / name for kind, name in self.components[role].files.items()}

@@ -119,6 +119,15 @@ def pnnx_step(ctx: ExportContext, inputs: dict[str, Path]) -> StepResult:
     if proc.returncode != 0 or not param.is_file() or not binfile.is_file():
         tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
         raise ExportError(f"pnnx failed on {ctx.spec.id} ({ctx.role}, exit {proc.returncode}): {' | '.join(tail)}")
+    unconverted = unconverted_ops(param)
+    if unconverted:
+        # pnnx exits 0 and writes ops it could not map to ncnn (torch.argmax, Tensor.index,
+        # pnnx.Expression...) as layer types ncnn does not have; ncnn would refuse the whole file
+        ops = ", ".join(f"{op} ×{n}" if n > 1 else op for op, n in unconverted.items())
+        raise ExportError(
+            f"pnnx left {ops} unconverted in {ctx.spec.id} ({ctx.role}): ncnn has no such layers; "
+            "rewrite that part of the module with ops pnnx maps to ncnn"
+        )
     unsupported = [line for line in proc.stdout.splitlines() + proc.stderr.splitlines() if "not supported" in line]
     return StepResult(
         "pnnx",
@@ -134,10 +143,25 @@ def pnnx_step(ctx: ExportContext, inputs: dict[str, Path]) -> StepResult:
     )
 
 
+def unconverted_ops(param: Path) -> dict[str, int]:
+    """Layer types in an ncnn .param that pnnx left as PyTorch ops, with their counts.
+
+    ncnn's layer types are plain identifiers (``Convolution``, ``Gemm``); what pnnx could not
+    convert keeps its PyTorch name, which always has a dot (``torch.argmax``, ``Tensor.index``,
+    ``F.embedding``, ``pnnx.Expression``)."""
+    from zoo.runtimes.ncnn.param import read_param
+
+    counts: dict[str, int] = {}
+    for layer in read_param(param).layers:
+        if "." in layer.type:
+            counts[layer.type] = counts.get(layer.type, 0) + 1
+    return dict(sorted(counts.items()))
+
+
 def int8_step(ctx: ExportContext, inputs: dict[str, Path]) -> StepResult:
     """Post-training int8: calibrate activations on the component's own inputs (recorded from the
     task's predictor on calibration images), write ncnn int8. Options (the model's int8 recipe):
-    method, keep_float, keep_float_types, centre_clipped, bias_correction (``quantize_ncnn``)."""
+    method, keep_float, keep_float_types, centre_clipped, bias_correction, gemm (``quantize_ncnn``)."""
     if "param" not in inputs or "bin" not in inputs:
         raise ExportError("the int8 step needs fp32 'param' and 'bin' inputs: put 'pnnx' before 'int8' in the recipe")
     if ctx.calibration is None:
@@ -154,6 +178,7 @@ def int8_step(ctx: ExportContext, inputs: dict[str, Path]) -> StepResult:
         out_bin,
         method=opts.get("method") or "kl",
         keep_float=tuple(opts.get("keep_float", ())),
+        gemm=bool(opts.get("gemm", False)),
         keep_float_types=tuple(opts.get("keep_float_types", ())),
         centre_clipped=bool(opts.get("centre_clipped", False)),
         bias_correction=bool(opts.get("bias_correction", False)),

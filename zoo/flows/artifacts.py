@@ -127,11 +127,16 @@ def open_export(
 def check_against_spec(folder: Path, manifest: ExportManifest, spec: ModelSpec) -> None:
     """The folder's components, inputs and declared outputs are the model's: a manifest edited to
     name another model, or another model's export, is refused before anything runs."""
-    if set(manifest.components) != set(spec.components):
+    partial = manifest.extra.get("components")
+    if set(manifest.components) != set(spec.components) and not (
+        partial and set(partial) == set(manifest.components) and set(partial) < set(spec.components)
+    ):
         raise ConfigError(
             f"{folder}: components {sorted(manifest.components)} do not match {spec.id}'s {sorted(spec.components)}"
         )
     for role, comp in spec.components.items():
+        if role not in manifest.components:
+            continue  # an export of some components only (zoo export --component)
         got = manifest.components[role]
         if comp.inputs and got.inputs and [(t.name, t.shape) for t in got.inputs] != [
             (t.name, t.shape) for t in comp.inputs
@@ -352,9 +357,8 @@ def load_sessions(exp: ExportResult, threads: int, registry: Registry | None = N
     sessions: dict[str, Any] = {}
     try:
         for role, comp in exp.manifest.components.items():
-            session = rt.load(
-                comp.format, exp.files(role), threads=threads, options=comp.runtime_options, outputs=comp.outputs
-            )
+            session = rt.load(comp.format, exp.files(role), threads=threads, options=comp.runtime_options,
+                              outputs=comp.outputs, inputs=comp.inputs)  # fmt: skip
             names = getattr(session, "output_names", None)
             if comp.outputs and names is not None and sorted(names) != sorted(t.name for t in comp.outputs):
                 session.close()

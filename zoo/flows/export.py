@@ -141,11 +141,15 @@ def export(
     progress: Progress | None = None,
     transform: Transform | None = None,
     variant: str | None = None,
+    only_components: Sequence[str] | None = None,
 ) -> ExportResult:
     """Export ``name`` for ``runtime`` (default: the model's) in ``precision``; return the folder.
 
     ``transform`` (e.g. a compression method) maps the built torch model to the model to export
     plus facts for the manifest; ``variant`` names the result (its artifacts folder and card).
+    ``only_components`` exports only those of the model's components (a CLIP image tower alone for a
+    board that only embeds images): the folder is a variant named after them, and parity runs the
+    rest in PyTorch on both sides, so it compares only what was exported.
     """
     from zoo.convert.count import count_macs, count_params, count_sparsity
     from zoo.convert.steps import example_inputs, pnnx_version
@@ -153,9 +157,17 @@ def export(
     reg = registry or get_registry()
     spec = reg.get(name)
     if spec.is_solution:
-        roles = ", ".join(f"{r}: {need.default}" for r, need in spec.roles.items())
-        raise ConfigError(f"{spec.id} is a solution made of other models ({roles}); export those models")
+        made_of = ", ".join(f"{r}: {need.default}" for r, need in spec.roles.items())
+        raise ConfigError(f"{spec.id} is a solution made of other models ({made_of}); export those models")
     runtime = runtime or spec.runtime
+    roles = list(dict.fromkeys(only_components or spec.components))
+    unknown = [r for r in roles if r not in spec.components]
+    if unknown:
+        have = ", ".join(spec.components)
+        raise InputError(f"--component {unknown[0]}: {spec.id} has no such component (it has: {have})")
+    if set(roles) != set(spec.components):
+        names = ([variant] if variant else []) + [r for r in spec.components if r in roles]
+        variant = "+".join(names) + "-only"
     found = spec.recipe_for(runtime, precision)
     if found is None:
         reason = spec.unsupported_reason(precision, runtime)
@@ -164,7 +176,7 @@ def export(
     rt = reg.runtime(recipe.runtime)
     if recipe.runtime == "ncnn" and precision == "int8":
         method = method or spec.int8_method
-    int8_roles = [r for r, c in spec.components.items() if c.export_as.get(precision, precision) == "int8"]
+    int8_roles = [r for r in roles if spec.components[r].export_as.get(precision, precision) == "int8"]
     calib_items, calib_desc = calibration_source(reg, spec, calib) if int8_roles else ([], "")
     if keep_float:
         check_keep_float(reg, spec, runtime, weights, keep_float)
@@ -200,6 +212,8 @@ def export(
         records: list[dict[str, Any]] = []
         components: dict[str, ComponentArtifact] = {}
         for role, comp in spec.components.items():
+            if role not in roles:
+                continue
             comp_precision = comp.export_as.get(precision, precision)
             if comp_precision not in recipe.precisions:
                 raise ConfigError(f"{spec.id}: component {role!r} exports as {comp_precision!r}, not in its recipe")
@@ -233,12 +247,15 @@ def export(
                 runtime_options=rt.options_for(comp_precision),
                 params=count_params(modules[role]),
                 macs=count_macs(modules[role], example),
+                facts=module_facts(modules[role], spec, role),
             )
         import torch
 
         extra: dict[str, Any] = dict(facts)
         if variant:
             extra["variant"] = variant
+        if set(roles) != set(spec.components):
+            extra["components"] = [r for r in spec.components if r in roles]
         if int8_roles:
             extra |= {
                 "int8_method": method,
@@ -285,6 +302,25 @@ def export(
     return ExportResult(out, manifest)
 
 
+def module_facts(module: Any, spec: ModelSpec, role: str) -> dict[str, Any]:
+    """What ``module.export_facts()`` returns (constants of the weights a predictor needs beside the
+    network), checked to be a dict of plain JSON values; {} for a module without the method."""
+    import json
+
+    get = getattr(module, "export_facts", None)
+    if get is None:
+        return {}
+    facts = get()
+    try:
+        if not isinstance(facts, dict) or not all(isinstance(k, str) for k in facts):
+            raise TypeError("not a dict with string keys")
+        return dict(json.loads(json.dumps(facts, allow_nan=False)))
+    except (TypeError, ValueError) as err:
+        raise ConfigError(
+            f"{spec.id} component {role!r}: export_facts() must return a dict of plain JSON values ({err})"
+        ) from None
+
+
 def _constant(value: Any) -> Callable[[], Any]:
     return lambda: value
 
@@ -293,16 +329,19 @@ def check_parity(registry: Registry, spec: ModelSpec, modules: dict[str, Any], e
     """PyTorch fp32 vs the exported artifact, through the task's own predictor on real photos."""
     items, described = parity_items(registry, spec)
     sessions = load_sessions(exp, threads=1, registry=registry)
+    reference = torch_sessions(spec, modules)
     try:
         return compare_pipelines(
             registry,
             spec,
-            torch_sessions(spec, modules),
-            sessions,
+            reference,
+            {**reference, **sessions},  # components not exported run in PyTorch on both sides
             items,
             "pytorch fp32, same weights",
             described,
             exp.manifest.runtime_options,
+            facts=exp.manifest.component_facts(),
+            roles=list(sessions),
         )
     finally:
         for session in sessions.values():

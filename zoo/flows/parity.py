@@ -79,11 +79,17 @@ def torch_sessions(spec: ModelSpec, modules: Mapping[str, Any]) -> dict[str, Tor
 
 
 def run_recorded(
-    registry: Registry, spec: ModelSpec, sessions: Mapping[str, Any], items: Sequence[Any], options: Mapping[str, Any]
+    registry: Registry,
+    spec: ModelSpec,
+    sessions: Mapping[str, Any],
+    items: Sequence[Any],
+    options: Mapping[str, Any],
+    facts: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> tuple[list[Any], dict[str, Recorder]]:
-    """Results of the task's predictor on ``items`` and every network call it made, by role."""
+    """Results of the task's predictor on ``items`` and every network call it made, by role.
+    ``facts``: the components' recorded constants (``Predictor.facts``)."""
     recorders = {role: Recorder(s) for role, s in sessions.items()}
-    predictor = registry.build_predictor(spec, recorders)
+    predictor = registry.build_predictor(spec, recorders, facts=facts)
     results = [predictor(item, **options) for item in items]
     return results, recorders
 
@@ -93,8 +99,11 @@ def record_inputs(
 ) -> dict[str, list[dict[str, np.ndarray]]]:
     """The inputs each component sees when the predictor runs ``items`` (int8 calibration data:
     exactly what inference feeds it)."""
+    from zoo.flows.export import module_facts
+
     task = registry.task(spec.task)
-    _, recorders = run_recorded(registry, spec, torch_sessions(spec, modules), items, dict(task.parity_options))
+    facts = {role: module_facts(modules[role], spec, role) for role in spec.components}
+    _, recorders = run_recorded(registry, spec, torch_sessions(spec, modules), items, dict(task.parity_options), facts)
     return {role: [inputs for inputs, _ in rec.calls] for role, rec in recorders.items()}
 
 
@@ -134,15 +143,19 @@ def compare_pipelines(
     reference_name: str,
     items_description: str,
     runtime_options: Mapping[str, Any],
+    facts: Mapping[str, Mapping[str, Any]] | None = None,
+    roles: Sequence[str] | None = None,
 ) -> Parity:
-    """Run the task's predictor on both session sets; compare every call and the results."""
+    """Run the task's predictor on both session sets; compare every call and the results. Both
+    predictors get the same ``facts`` (the components' recorded constants); ``roles``: the
+    components to compare (default: all)."""
     task = registry.task(spec.task)
     options = dict(task.parity_options)
-    ref_results, ref_calls = run_recorded(registry, spec, reference, items, options)
-    got_results, got_calls = run_recorded(registry, spec, candidate, items, options)
+    ref_results, ref_calls = run_recorded(registry, spec, reference, items, options, facts)
+    got_results, got_calls = run_recorded(registry, spec, candidate, items, options, facts)
     per: dict[str, dict[str, float]] = {}
     max_abs, mean_abs, min_cos, total = 0.0, 0.0, 1.0, 0
-    for role in spec.components:
+    for role in roles or list(spec.components):
         m, mean, cos, n = compare_calls(ref_calls[role], got_calls[role], role)
         per[role] = {"max_abs_diff": m, "mean_abs_diff": mean, "min_cosine": cos}
         max_abs, min_cos = max(max_abs, m), min(min_cos, cos)

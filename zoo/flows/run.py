@@ -71,7 +71,7 @@ def load(
         for session in sessions.values():
             session.close()
         raise
-    predictor = reg.build_predictor(spec, sessions, parts)
+    predictor = reg.build_predictor(spec, sessions, parts, facts=exp.manifest.component_facts() if exp else None)
     predictor.export = exp
     return predictor
 

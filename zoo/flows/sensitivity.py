@@ -38,11 +38,15 @@ def int8_sensitivity(
     items = [load_image(i) if isinstance(i, Path) else i for i in items]
     sessions = load_sessions(fp32, threads=1, registry=reg)
     try:
-        _, recorders = run_recorded(reg, spec, sessions, items, dict(reg.task(spec.task).parity_options))
+        _, recorders = run_recorded(reg, spec, sessions, items, dict(reg.task(spec.task).parity_options),
+                                    fp32.manifest.component_facts())  # fmt: skip
     finally:
         for s in sessions.values():
             s.close()
     inputs = [inp for inp, _ in recorders[component].calls]
     files = fp32.files(component)
-    rows = layer_sensitivity(files["param"], files["bin"], inputs, method=method or spec.int8_method, limit=samples)
+    found = spec.recipe_for("ncnn", "int8")
+    gemm = bool(found and found[1].plan("int8")[1].get("int8", {}).get("gemm"))
+    rows = layer_sensitivity(files["param"], files["bin"], inputs, method=method or spec.int8_method, limit=samples,
+                             gemm=gemm)  # fmt: skip
     return [r.model_dump() for r in rows]

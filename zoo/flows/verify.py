@@ -46,7 +46,7 @@ def verify_arm(
         exp = ensure_export(spec.id, precision, "ncnn", weights, registry=reg)
         sessions = load_sessions(exp, threads=1, registry=reg)
         try:
-            _, recorders = run_recorded(reg, spec, sessions, items, options)
+            _, recorders = run_recorded(reg, spec, sessions, items, options, exp.manifest.component_facts())
         finally:
             for s in sessions.values():
                 s.close()
@@ -64,7 +64,9 @@ def verify_arm(
                 x86_replay[role] = ReplaySession(x86, recorders[role])
                 arm_replay[role] = ReplaySession(arm, recorders[role])
                 per_component[role] = parity
-            x86_pred, arm_pred = reg.build_predictor(spec, x86_replay), reg.build_predictor(spec, arm_replay)
+            facts = exp.manifest.component_facts()
+            x86_pred = reg.build_predictor(spec, x86_replay, facts=facts)
+            arm_pred = reg.build_predictor(spec, arm_replay, facts=facts)
             ref = [x86_pred(item, **options) for item in items]
             got = [arm_pred(item, **options) for item in items]
             agreement = task.agreement(ref, got)

@@ -19,7 +19,9 @@ _WHERE = {
     "Detections": "zoo.results.detection",
     "Poses": "zoo.results.pose",
     "InstanceMasks": "zoo.results.segmentation",
+    "Embeddings": "zoo.results.embeddings",
     "Tracks": "zoo.results.tracks",
+    "ZeroShot": "zoo.results.zeroshot",
 }
 
 __all__ = ["Result", *_WHERE]

@@ -70,9 +70,12 @@ class Runtime(Protocol):
         threads: int,
         options: Mapping[str, Any],
         outputs: Sequence[TensorSpec] = (),
+        inputs: Sequence[TensorSpec] = (),
     ) -> Session:
         """Load one component's files (role → path, e.g. param/bin) into a Session; ``outputs``
-        (names and shapes PyTorch gave at export) let a runtime restore axes it drops."""
+        (names and shapes PyTorch gave at export) let a runtime restore axes it drops; ``inputs``
+        (names, shapes and dtypes) tell it which inputs are integers (token ids). ``inputs`` is
+        optional for a runtime: the core passes it only to a ``load`` that takes it."""
         ...
 
 

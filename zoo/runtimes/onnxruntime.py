@@ -58,6 +58,7 @@ class OnnxRuntime:
         threads: int,
         options: Mapping[str, Any],
         outputs: Sequence[TensorSpec] = (),
+        inputs: Sequence[TensorSpec] = (),
     ) -> OrtSession:
         self.check(fmt, files)
         return OrtSession(Path(files["model"]), threads, options)

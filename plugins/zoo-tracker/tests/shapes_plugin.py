@@ -76,7 +76,7 @@ class ShapesRuntime:
         if fmt != "npz" or not Path(files["model"]).is_file():
             raise ValueError("not a shapes npz")
 
-    def load(self, fmt, files, *, threads, options, outputs=()):
+    def load(self, fmt, files, *, threads, options, outputs=(), inputs=()):
         return ShapesSession(files["model"])
 
 

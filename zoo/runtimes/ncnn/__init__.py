@@ -62,12 +62,15 @@ class NcnnRuntime:
         threads: int,
         options: Mapping[str, Any],
         outputs: Sequence[TensorSpec] = (),
+        inputs: Sequence[TensorSpec] = (),
     ) -> Any:
         from zoo.runtimes.ncnn.session import NcnnSession
 
         self._check_roles(fmt, files)
         shapes = {t.name: t.shape for t in outputs}
-        return NcnnSession(files["param"], files["bin"], threads=threads, options=dict(options), output_shapes=shapes)
+        dtypes = {t.name: t.dtype for t in inputs}
+        return NcnnSession(files["param"], files["bin"], threads=threads, options=dict(options), output_shapes=shapes,
+                           input_dtypes=dtypes)  # fmt: skip
 
     def _check_roles(self, fmt: str, files: Mapping[str, Path]) -> None:
         if fmt not in self.formats:

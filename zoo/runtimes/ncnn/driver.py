@@ -5,7 +5,8 @@ this file by path inside the emulated aarch64 Python, so x86 and ARM runs build 
 apply Option flags and read outputs through the very same code.
 
 Arrays are batch-first as in PyTorch, (1, C, H, W); ncnn has no batch axis, so the batch of one is
-dropped on the way in and added back on the way out.
+dropped on the way in and added back on the way out. Integer arrays go in as int32 bit patterns
+(what ncnn's ``Embed`` reads), float arrays as float32.
 """
 
 from __future__ import annotations
@@ -35,9 +36,23 @@ class NetError(RuntimeError):
     """ncnn refused a file or a blob (the caller turns it into a one-line error)."""
 
 
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
+
+
 def to_ncnn_array(array: np.ndarray) -> np.ndarray:
-    """Batch-1 NCHW (as fed to PyTorch) → the CHW float32 array an ``ncnn.Mat`` wraps."""
-    data = np.asarray(array, dtype=np.float32)
+    """Batch-1 NCHW (as fed to PyTorch) → the CHW float32 array an ``ncnn.Mat`` wraps.
+
+    Integer arrays (token ids) are not converted to float: ncnn Mats hold 4-byte elements, and the
+    layers that take integers (``Embed``) read them as int32 bit patterns, so the ids go in as
+    int32 reinterpreted as float32 (an id of 1 would otherwise arrive as the float 1.0, whose bits
+    read as int32 are 1065353216)."""
+    data = np.asarray(array)
+    if np.issubdtype(data.dtype, np.integer) or data.dtype == np.bool_:
+        if data.size and (int(data.min()) < INT32_MIN or int(data.max()) > INT32_MAX):
+            raise NetError(f"integer input values {int(data.min())}..{int(data.max())} do not fit in int32")
+        data = data.astype(np.int32).view(np.float32)
+    else:
+        data = data.astype(np.float32, copy=False)
     if data.ndim >= 2 and data.shape[0] == 1:
         data = data[0]
     return np.ascontiguousarray(data)

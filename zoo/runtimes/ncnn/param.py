@@ -299,6 +299,52 @@ def _embed(layer: NcnnLayer) -> list[BlobRead] | None:
     return reads
 
 
+_GEMM_C_COUNT = {0: lambda m, n: 1, 1: lambda m, n: m, 2: lambda m, n: m, 3: lambda m, n: m * n, 4: lambda m, n: n}
+
+
+def _gemm(layer: NcnnLayer) -> list[BlobRead] | None:
+    """Gemm: constant A (M x K), constant B (N x K), constant C (by broadcast type), all tagged;
+    with ``18=2`` (int8) then A's per-row scales and B's one scale, raw fp32. Block-quantized
+    weights (``18=`` 400 and up) are not understood."""
+    term = layer.int_param(18)
+    if term not in (0, 2):
+        return None
+    m, n, k = layer.int_param(7), layer.int_param(8), layer.int_param(9)
+    reads = []
+    if layer.int_param(4):
+        reads.append(BlobRead("A", m * k, 0))
+    if layer.int_param(5):
+        reads.append(BlobRead("weight", n * k, 0))
+    broadcast = layer.int_param(10)
+    if layer.int_param(6) and broadcast != -1:
+        if broadcast not in _GEMM_C_COUNT:
+            return None
+        reads.append(BlobRead("bias", _GEMM_C_COUNT[broadcast](m, n), 0))
+    if term == 2:
+        if layer.int_param(4):
+            reads.append(BlobRead("A_scales", m, 1))
+        if layer.int_param(5):
+            reads.append(BlobRead("weight_scale", 1, 1))
+    return reads
+
+
+def _multiheadattention(layer: NcnnLayer) -> list[BlobRead] | None:
+    """MultiHeadAttention in float: q, k, v and out weights (tagged) each followed by its bias (raw)."""
+    if layer.int_param(18):
+        return None
+    embed = layer.int_param(0)
+    if embed <= 0:
+        return None
+    qdim = layer.int_param(2) // embed
+    kdim, vdim = layer.int_param(3, embed), layer.int_param(4, embed)
+    return [
+        BlobRead("q_weight", embed * qdim, 0), BlobRead("q_bias", embed, 1),
+        BlobRead("k_weight", embed * kdim, 0), BlobRead("k_bias", embed, 1),
+        BlobRead("v_weight", embed * vdim, 0), BlobRead("v_bias", embed, 1),
+        BlobRead("out_weight", qdim * embed, 0), BlobRead("out_bias", qdim, 1),
+    ]  # fmt: skip
+
+
 def _groupnorm(layer: NcnnLayer) -> list[BlobRead]:
     if not layer.int_param(3, 1):
         return []
@@ -311,6 +357,8 @@ WEIGHT_LAYOUTS: dict[str, Layout] = {
     "Convolution": _with_int8_scales(_conv_like(19), lambda layer: layer.int_param(0)),
     "ConvolutionDepthWise": _with_int8_scales(_conv_like(19), _depthwise_scale_count),
     "InnerProduct": _innerproduct,
+    "Gemm": _gemm,
+    "MultiHeadAttention": _multiheadattention,
     "Convolution1D": _conv_like(19),
     "ConvolutionDepthWise1D": _conv_like(19),
     "Convolution3D": _conv_like(19),

@@ -55,7 +55,10 @@ class NcnnSession:
     """One loaded ncnn.Net. Not thread-safe; create one per thread.
 
     ``output_shapes`` (from the export manifest: what PyTorch returned) reshape ncnn's outputs,
-    which drop size-1 axes, back to the shapes the task's post-processing expects."""
+    which drop size-1 axes, back to the shapes the task's post-processing expects.
+    ``input_dtypes`` (the component's input TensorSpecs' dtypes, by name) say which inputs are
+    integers (token ids): those reach ncnn as int32 bit patterns, not as floats (see
+    ``driver.to_ncnn_array``); an undeclared input is fed as its array's own dtype says."""
 
     def __init__(
         self,
@@ -64,6 +67,7 @@ class NcnnSession:
         threads: int = 1,
         options: Mapping[str, bool] | None = None,
         output_shapes: Mapping[str, Sequence[int]] | None = None,
+        input_dtypes: Mapping[str, str] | None = None,
     ) -> None:
         for path in (param, bin):
             if not Path(path).is_file():
@@ -75,6 +79,7 @@ class NcnnSession:
         self.options = dict(FP32_OPTIONS) if options is None else (check_options(options) or {})
         self.threads = threads
         self.output_shapes = {k: tuple(v) for k, v in (output_shapes or {}).items()}
+        self.input_dtypes = dict(input_dtypes or {})
         try:
             self.net = driver.new_net(str(self.param), str(self.bin), self.options, threads)
         except driver.NetError as err:
@@ -85,7 +90,7 @@ class NcnnSession:
         if unknown:
             raise InputError(f"{self.param.name} has no input {unknown[0]!r}; its inputs: {self.input_names}")
         try:
-            out = driver.run(self.net, inputs, self.output_names)
+            out = driver.run(self.net, self._typed(inputs), self.output_names)
         except driver.NetError as err:
             raise InputError(f"{self.param}: {err}") from None
         for name, shape in self.output_shapes.items():
@@ -93,10 +98,27 @@ class NcnnSession:
                 out[name] = out[name].reshape(shape)
         return out
 
+    def _typed(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Each input in its declared dtype: integer inputs as integers (float arrays holding whole
+        numbers are accepted and converted), float inputs as float32."""
+        out = {}
+        for name, value in inputs.items():
+            array = np.asarray(value)
+            dtype = self.input_dtypes.get(name)
+            if dtype is not None and dtype != "float32":
+                if not np.issubdtype(array.dtype, np.integer):
+                    if array.size and not np.array_equal(array, np.round(array)):
+                        raise InputError(f"{self.param.name} input {name!r} takes {dtype} values; got fractions")
+                    array = array.astype(np.int64)
+            elif dtype == "float32":
+                array = array.astype(np.float32, copy=False)
+            out[name] = array
+        return out
+
     def extract(self, inputs: Mapping[str, np.ndarray], blobs: Sequence[str]) -> dict[str, np.ndarray]:
         """Intermediate blobs by name, from one pass (batch axis restored)."""
         try:
-            return driver.run(self.net, inputs, blobs, keep_all=True)
+            return driver.run(self.net, self._typed(inputs), blobs, keep_all=True)
         except driver.NetError as err:
             raise InputError(f"{self.param}: {err}") from None
 

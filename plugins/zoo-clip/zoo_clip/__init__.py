@@ -1,0 +1,1 @@
+"""zoo plugin: CLIP (image and text towers on ncnn, zero-shot classification, embeddings)."""

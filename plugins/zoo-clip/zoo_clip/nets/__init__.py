@@ -1,0 +1,1 @@
+"""CLIP networks in the upstream checkpoint layout (torch side)."""
