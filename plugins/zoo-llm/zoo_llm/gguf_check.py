@@ -212,20 +212,26 @@ def read_gguf(
 
     path = Path(path)
     limits = limits or Limits()
+    failure: str | None = None
     try:
         with open(path, "rb") as fh:
             size = fh.seek(0, 2)
             if size < 24:
                 raise InputError(f"{path}: not a GGUF file ({size} bytes; a GGUF header alone is 24)")
             with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as buf:
-                return _parse(_Reader(memoryview(buf), path, limits), path, size, GGML_QUANT_SIZES,
-                              GGMLQuantizationType, GGUFValueType, until)  # fmt: skip
+                try:
+                    return _parse(_Reader(memoryview(buf), path, limits), path, size, GGML_QUANT_SIZES,
+                                  GGMLQuantizationType, GGUFValueType, until)  # fmt: skip
+                except InputError as err:
+                    # The traceback's frames hold views of the map; drop them so it can close.
+                    failure = str(err)
     except FileNotFoundError:
         raise InputError(f"{path}: no such file") from None
     except IsADirectoryError:
         raise InputError(f"{path}: is a directory, not a GGUF file") from None
     except PermissionError:
         raise InputError(f"{path}: not readable (permission denied)") from None
+    raise InputError(failure or f"{path}: not a valid GGUF file")
 
 
 def _parse(

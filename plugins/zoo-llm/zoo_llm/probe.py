@@ -110,10 +110,14 @@ def probe_load(model: Path, mmproj: Path | None = None, *, timeout: float = PROB
     """Load ``model`` (and ``mmproj``) in a child process; raise InputError with one line if it
     fails, aborts, crashes or hangs."""
     cmd = [sys.executable, "-m", "zoo_llm.probe", str(model)] + ([str(mmproj)] if mmproj else [])
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    # GGML_NO_BACKTRACE: ggml would otherwise run gdb for a backtrace on abort (seconds, pages of text).
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "GGML_NO_BACKTRACE": "1"}
     what = f"{model}" + (f" with mmproj {mmproj.name}" if mmproj else "")
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, stdin=subprocess.DEVNULL)
+        proc = subprocess.run(
+            cmd, capture_output=True, text=True, timeout=timeout, env=env, stdin=subprocess.DEVNULL,
+            preexec_fn=_no_core_dumps if os.name == "posix" else None,
+        )  # fmt: skip
     except subprocess.TimeoutExpired:
         raise InputError(
             f"{what}: llama.cpp did not finish loading it within {timeout:.0f} s (probe load killed)"
@@ -138,10 +142,21 @@ def probe_load(model: Path, mmproj: Path | None = None, *, timeout: float = PROB
     raise InputError(f"{what}: llama.cpp could not load it (exit {proc.returncode}{': ' + reason if reason else ''})")
 
 
+def _no_core_dumps() -> None:
+    """In the child: an abort should not spend seconds writing a core file."""
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
+
 def _last_log_line(stderr: str) -> str:
+    """The line that explains an abort: ggml's assert, the C++ exception, or llama.cpp's last error."""
     lines = [line.strip() for line in stderr.splitlines() if line.strip()]
     for line in reversed(lines):
-        if "error" in line.lower() or "assert" in line.lower() or "failed" in line.lower():
+        low = line.lower()
+        if "ggml_assert" in low or "what():" in low or "error" in low or "failed" in low:
+            if "/" in line.split(": ", 1)[0]:  # '/long/build/path/llama-vocab.cpp:2544: GGML_ASSERT(...)'
+                line = line.split(": ", 1)[0].rsplit("/", 1)[-1] + ": " + line.split(": ", 1)[1]
             return line[:300]
     return lines[-1][:300] if lines else ""
 
@@ -169,7 +184,7 @@ def _child(argv: list[str]) -> int:
 
         # Echo llama.cpp's log to stderr so the parent can quote the line before an abort.
         os.environ["ZOO_LLM_LOG_STDERR"] = "1"
-        session = LlamaSession(model, threads=1, n_ctx=64, mmproj=mmproj, check=False)
+        session = LlamaSession(model, threads=1, n_ctx=64, mmproj=mmproj, verbose=True)
         try:
             tokens = session.tokenize("Hi")[:2] or [session.bos_token]
             session.eval_tokens(tokens)

@@ -7,6 +7,7 @@ stream for what only the caller sees (time to first token, total).
 
 from __future__ import annotations
 
+import os
 import textwrap
 from dataclasses import dataclass, fields
 from typing import Any, Literal
@@ -97,6 +98,21 @@ class Generation:
         for i, line in enumerate(wrapped):
             pen.text((4, h + 4 + i * line_h), line, fill=(255, 255, 255), font=font)
         return np.asarray(out)
+
+
+def text_agreement(reference: list[Any], candidate: list[Any]) -> dict[str, float]:
+    """How closely one pipeline's generations reproduce another's on the same prompts (greedy):
+    the share of identical texts and the mean share of the reference matched before the first
+    difference (q4_k_m vs q8_0 of one model, or zoo vs another llama.cpp build)."""
+    pairs = list(zip(reference, candidate, strict=True))
+    if not pairs:
+        return {"exact_match": 0.0, "common_prefix": 0.0}
+    exact = sum(r.text == c.text for r, c in pairs) / len(pairs)
+    prefix = 0.0
+    for r, c in pairs:
+        n = len(os.path.commonprefix([r.text, c.text]))
+        prefix += n / len(r.text) if r.text else float(not c.text)
+    return {"exact_match": exact, "common_prefix": prefix / len(pairs)}
 
 
 def _round(value: float | None, digits: int = 3) -> float | None:

@@ -182,7 +182,10 @@ class LlamaSession:
         n_ubatch: int = 512,
         flash_attn: bool = False,
         seed: int | None = None,
+        verbose: bool = False,
     ) -> None:
+        """``verbose=True`` leaves stderr open while llama.cpp loads (llama-cpp-python otherwise
+        points it at /dev/null): the probe child uses it so the parent can quote an abort message."""
         import llama_cpp
 
         logtap.install()
@@ -211,7 +214,7 @@ class LlamaSession:
                 n_ubatch=min(n_ubatch, n_batch, n_ctx),
                 flash_attn=flash_attn,
                 seed=llama_cpp.LLAMA_DEFAULT_SEED if seed is None else int(seed),
-                verbose=False,
+                verbose=verbose,
             )
         except ValueError as err:
             reason = logtap.last_reason(mark) or str(err)
@@ -544,6 +547,38 @@ class LlamaSession:
             mtmd_cpp.mtmd_input_chunks_free(chunks)
             mtmd_cpp.mtmd_bitmap_free(bitmap)
 
+    def encode_image(self, image: np.ndarray) -> float:
+        """Run the projector alone on ``image`` (no language model); returns the encode ms."""
+        from llama_cpp import mtmd_cpp
+
+        if self._mtmd is None:
+            raise InputError(f"{self.path.name} was loaded without an mmproj; it cannot read images")
+        image = _as_rgb(image)
+        h, w = image.shape[:2]
+        data = np.ascontiguousarray(image, dtype=np.uint8)
+        bitmap = mtmd_cpp.mtmd_bitmap_init(w, h, data.ctypes.data_as(ctypes.POINTER(ctypes.c_uint8)))
+        chunks = mtmd_cpp.mtmd_input_chunks_init()
+        try:
+            raw = mtmd_cpp.mtmd_default_marker()
+            inp = mtmd_cpp.mtmd_input_text()
+            inp.text, inp.text_len, inp.add_special, inp.parse_special = raw, len(raw), False, True
+            bitmaps = (mtmd_cpp.mtmd_bitmap_p_ctypes * 1)(bitmap)
+            if mtmd_cpp.mtmd_tokenize(self._mtmd, chunks, ctypes.byref(inp), bitmaps, 1) != 0:
+                raise InputError("libmtmd could not tokenize the image")
+            ms = 0.0
+            for i in range(mtmd_cpp.mtmd_input_chunks_size(chunks)):
+                chunk = mtmd_cpp.mtmd_input_chunks_get(chunks, i)
+                if mtmd_cpp.mtmd_input_chunk_get_type(chunk) == mtmd_cpp.MTMD_INPUT_CHUNK_TYPE_TEXT:
+                    continue
+                t0 = time.perf_counter_ns()
+                if mtmd_cpp.mtmd_encode_chunk(self._mtmd, chunk) != 0:
+                    raise InputError(f"{self.mmproj_path}: the projector failed to encode the image")
+                ms += (time.perf_counter_ns() - t0) / 1e6
+            return ms
+        finally:
+            mtmd_cpp.mtmd_input_chunks_free(chunks)
+            mtmd_cpp.mtmd_bitmap_free(bitmap)
+
     def _render_with_image(self, messages: list[dict[str, Any]], marker: str, chat_template: str | None) -> str:
         """Put the image marker before the last user message's text. Templates that take content
         parts (SmolVLM's) get a parts list; templates that print a string get the marker inline."""
@@ -558,6 +593,10 @@ class LlamaSession:
             inline = [*messages[:idx], {**messages[idx], "content": f"{marker}\n{question}"}]
             text = self.render_chat(inline, chat_template=chat_template)
         return text
+
+    def reset(self) -> None:
+        """Forget the KV cache: the next prompt is evaluated in full (no prefix reuse)."""
+        self._llm.reset()
 
     # -- lifetime ------------------------------------------------------------------------------------
     def close(self) -> None:

@@ -15,19 +15,23 @@ from pathlib import Path
 import numpy as np
 
 CHAT_TEMPLATE = (
+    "{{ bos_token }}"
     "{% for message in messages %}"
-    "<|{{ message['role'] }}|>\n{{ message['content'] }}</s>\n"
+    "<|{{ message['role'] }}|>\n"
+    "{% if message['content'] is string %}{{ message['content'] }}"
+    "{% else %}{% for part in message['content'] %}{% if part['type'] == 'text' %}{{ part['text'] }}{% endif %}"
+    "{% endfor %}{% endif %}</s>\n"
     "{% endfor %}"
     "{% if add_generation_prompt %}<|assistant|>\n{% endif %}"
 )
-"""A zephyr-like template: the tests check that llama.cpp's tokens of the rendered prompt match it."""
+"""A zephyr-like template that takes string or parts content (as VLM templates do)."""
 
 WORDS = (
     "the", "a", "sky", "is", "blue", "why", "light", "sun", "red", "green", "cat", "dog", "on",
     "in", "of", "and", "to", "it", "what", "picture", "hello", "world", "tiny", "model",
 )  # fmt: skip
 
-TINY_DIMS = {"n_embd": 32, "n_head": 4, "n_head_kv": 2, "n_ff": 64, "n_layer": 2, "n_ctx": 256}
+TINY_DIMS = {"n_embd": 32, "n_head": 4, "n_head_kv": 2, "n_ff": 64, "n_layer": 2, "n_ctx": 1024}
 
 
 def tiny_vocab(*, byte_tokens: bool = True, duplicate: bool = False) -> tuple[list[str], list[float], list[int]]:
@@ -195,3 +199,91 @@ def _finish(w: object) -> None:
     w.write_kv_data_to_file()  # type: ignore[attr-defined]
     w.write_tensors_to_file()  # type: ignore[attr-defined]
     w.close()  # type: ignore[attr-defined]
+
+
+# -- fuzzing ------------------------------------------------------------------------------------------
+MUTATIONS = ("truncate", "flip-header", "flip-data", "field", "dup-token", "byte-token", "tensor-type", "tensor-dim")
+
+
+def mutate(data: bytes, seed: int) -> tuple[bytes, str]:
+    """A mutated copy of a GGUF file and what was done to it (deterministic in ``seed``).
+
+    Mutations aim where parsers break: the header and metadata (flipped bytes, extreme counts and
+    lengths), the tensor table (types, dimensions), the vocabulary (a duplicate token, a broken byte
+    token), truncation, and the weights (which llama.cpp should simply load)."""
+    import struct
+
+    from zoo_llm.gguf_check import read_gguf
+
+    rng = np.random.default_rng(seed)
+    out = bytearray(data)
+    kind = MUTATIONS[seed % len(MUTATIONS)]
+    import tempfile
+
+    with tempfile.NamedTemporaryFile(suffix=".gguf") as fh:
+        fh.write(data)
+        fh.flush()
+        info = read_gguf(fh.name)
+    header_end = info.data_offset
+    if kind == "truncate":
+        cut = int(rng.integers(0, len(data)))
+        return bytes(out[:cut]), f"truncate at {cut}"
+    if kind in ("flip-header", "flip-data"):
+        lo, hi = (0, header_end) if kind == "flip-header" else (header_end, len(data))
+        where = rng.integers(lo, hi, size=int(rng.integers(1, 9)))
+        for i in where:
+            out[int(i)] ^= int(rng.integers(1, 256))
+        return bytes(out), f"{kind} at {sorted(int(i) for i in where)}"
+    if kind == "field":
+        at = int(rng.integers(4, header_end - 8))
+        value = int(rng.choice([0, 1, 0xFFFFFFFF, 1 << 31, 1 << 62, (1 << 64) - 1, 13, 1 << 20]))
+        fmt = "<Q" if value > 0xFFFFFFFF or rng.random() < 0.5 else "<I"
+        struct.pack_into(fmt, out, at, value & ((1 << (64 if fmt == "<Q" else 32)) - 1))
+        return bytes(out), f"field {fmt} at {at} = {value}"
+    if kind in ("dup-token", "byte-token"):
+        tokens = info.metadata["tokenizer.ggml.tokens"]
+        if kind == "dup-token":
+            by_len: dict[int, list[str]] = {}
+            for t in tokens:
+                by_len.setdefault(len(t.encode()), []).append(t)
+            group = [g for g in by_len.values() if len(g) > 1][int(rng.integers(0, 3))]
+            a, b = group[int(rng.integers(0, len(group)))], group[0]
+            a, b = (a, group[1]) if a == b else (a, b)
+            src, dst = b.encode(), a.encode()
+        else:
+            byte = int(rng.integers(0, 256))
+            src, dst = f"<0x{byte:02X}>".encode(), f"<0y{byte:02X}>".encode()
+        at = data.index(len(src).to_bytes(8, "little") + src)
+        out[at + 8 : at + 8 + len(src)] = dst
+        return bytes(out), f"{kind} {src!r} -> {dst!r}"
+    t = info.tensors[int(rng.integers(0, len(info.tensors)))]
+    name = t.name.encode()
+    at = data.index(len(name).to_bytes(8, "little") + name) + 8 + len(name)
+    if kind == "tensor-type":
+        value = int(rng.choice([2, 8, 12, 30, 99, 0xFFFF]))
+        struct.pack_into("<I", out, at + 4 + 8 * len(t.shape), value)
+        return bytes(out), f"tensor-type {t.name} = {value}"
+    dim = int(rng.integers(0, len(t.shape)))
+    value = int(rng.choice([0, 1, t.shape[dim] * 2, t.shape[dim] + 32, 1 << 40]))
+    struct.pack_into("<Q", out, at + 4 + 8 * dim, value)
+    return bytes(out), f"tensor-dim {t.name}[{dim}] = {value}"
+
+
+def fuzz_case(path: str) -> int:
+    """One fuzz case as a user meets it: load through the runtime (checks, probe in a child) and
+    generate four tokens. Prints 'ok' (exit 0) or the one error line zoo shows (exit 1); anything
+    else — a traceback, a signal, a hang — is a failure of the test."""
+    import sys
+
+    from zoo.errors import ZooError
+    from zoo_llm.runtime import LlamaCppRuntime
+
+    rt = LlamaCppRuntime()
+    try:
+        with rt.load("gguf", {"model": Path(path)}, threads=1, options=rt.options_for("f32")) as session:
+            session.generate("hello", max_tokens=4, temperature=0.0, ignore_eos=True, stream=False)
+    except ZooError as err:
+        print(str(err), file=sys.stderr)
+        return 1
+    print("ok")
+    return 0

@@ -1,0 +1,123 @@
+"""The plugin's hooks, predictors and bench probes on the tiny GGUF (needs the core of issue 7:
+TaskDef with predictor/input/bench_probes, Probe, ArtifactRef)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+import zoo.tasks
+from zoo.errors import InputError
+
+if not hasattr(zoo.tasks, "Probe"):
+    pytest.skip("needs the runtime/predictor core of issue 7", allow_module_level=True)
+pytest.importorskip("llama_cpp", reason="llama-cpp-python comes with the llm extra")
+
+from zoo.specs import ArtifactRef, ComponentSpec, ModelSpec, WeightsRef  # noqa: E402
+from zoo.tasks import TaskDef  # noqa: E402
+from zoo_llm import catalog, plugin  # noqa: E402
+from zoo_llm.result import Generation  # noqa: E402
+from zoo_llm.runtime import LlamaCppRuntime  # noqa: E402
+
+
+def collect(hook: Any) -> list[Any]:
+    out: list[Any] = []
+    hook(out.append)
+    return out
+
+
+@pytest.fixture(scope="module")
+def tasks() -> dict[str, TaskDef]:
+    return {t.name: t for t in collect(plugin.register_tasks)}
+
+
+def tiny_spec(task: str, path: Path, mmproj: Path | None = None) -> ModelSpec:
+    files = {"model": WeightsRef(uri=path.as_uri(), format="gguf")}
+    if mmproj is not None:
+        files["mmproj"] = WeightsRef(uri=mmproj.as_uri(), format="gguf")
+    return ModelSpec(id=f"tiny-{task}", task=task, components={"model": ComponentSpec()}, runtime="llama.cpp",
+                     recipes={}, artifacts={"f32": ArtifactRef(runtime="llama.cpp", format="gguf", files=files)})  # fmt: skip
+
+
+def predictor(task: TaskDef, spec: ModelSpec, files: dict[str, Path]) -> Any:
+    rt = LlamaCppRuntime()
+    session = rt.load("gguf", files, threads=1, options=rt.options_for("f32"))
+    return task.build_predictor(spec, {"model": session})
+
+
+def test_hooks_register_the_runtime_tasks_and_models(tasks: dict[str, TaskDef]) -> None:
+    (rt,) = collect(plugin.register_runtimes)
+    assert rt.name == "llama.cpp" and rt.formats == ("gguf",)
+    assert set(tasks) == {"llm", "vlm"} and tasks["llm"].input == "text" and tasks["vlm"].input == "image+text"
+    specs = {s.id: s for s in collect(plugin.register_models)}
+    gemma, vlm = specs["gemma3-270m"], specs["smolvlm-256m"]
+    assert gemma.precisions() == ["q4_k_m"] and gemma.runtimes() == ["llama.cpp"] and gemma.recipes == {}
+    ref = gemma.artifacts["q4_k_m"].files["model"]
+    assert ref.sha256 == catalog.GEMMA_SHA256 and ref.size == catalog.GEMMA_SIZE and ref.license == "gemma"
+    assert set(vlm.artifacts["q8_0"].files) == {"model", "mmproj"}
+    assert all(f.uri.startswith("hf://ggml-org/") for f in vlm.artifacts["q8_0"].files.values())
+    for spec in specs.values():
+        assert tasks[spec.task].spec_problem(spec) is None and spec.unsupported_reason(spec.precisions()[0]) is None
+
+
+def test_llm_predictor_runs_streams_and_chats(tasks: dict[str, TaskDef], tiny_gguf: Path) -> None:
+    task = tasks["llm"]
+    with predictor(task, tiny_spec("llm", tiny_gguf), {"model": tiny_gguf}) as p:
+        gen = p("why is the sky blue?", max_tokens=8, temperature=0.0, seed=0)
+        assert isinstance(gen, Generation) and gen.completion_tokens <= 8
+        assert p.times["infer"] >= p.times["ttft"] > 0 and p.times["total"] >= p.times["infer"]
+        stream = p.stream("why is the sky blue?", max_tokens=8, temperature=0.0)
+        assert "".join(stream) == stream.result.text == gen.text  # the model's own template, both ways
+        turn = p.chat([{"role": "user", "content": "hello"}], max_tokens=4, temperature=0.0, system="be brief")
+        list(turn)
+        assert turn.result is not None and turn.result.prompt_tokens > 8
+        with pytest.raises(InputError, match="--max-tokens 0: must be positive"):
+            p("x", max_tokens=0)
+        with pytest.raises(InputError, match="prompt is empty"):
+            p("   ")
+        json.dumps(gen.to_dict())
+
+
+def test_family_template_fallback(tasks: dict[str, TaskDef], tmp_path: Path) -> None:
+    from zoo_llm.testing import write_tiny_llama
+
+    path = write_tiny_llama(tmp_path / "plain.gguf", chat_template=None)
+    spec = tiny_spec("llm", path).model_copy(update={"family": "gemma3"})
+    with predictor(tasks["llm"], spec, {"model": path}) as p:
+        assert p.prompt_for("hi", {}) == "hi"  # a base model without a template completes text
+        msgs = p.prompt_for("hi", {"system": "be brief"})
+        assert p.session.render_chat(msgs, chat_template=p.template()).startswith("<s><start_of_turn>user\nbe brief")
+    spec = tiny_spec("llm", path)
+    with predictor(tasks["llm"], spec, {"model": path}) as p, pytest.raises(InputError, match="no chat template"):
+        p("hi", system="be brief")
+
+
+def test_llm_bench_probes(tasks: dict[str, TaskDef], tiny_gguf: Path) -> None:
+    task = tasks["llm"]
+    with predictor(task, tiny_spec("llm", tiny_gguf), {"model": tiny_gguf}) as p:
+        item = task.parity_items(p.spec)[0]
+        probes = {pr.name: pr for pr in task.bench_probes(p, item)}
+        assert list(probes) == ["pp64", "pp512", "tg128", "ttft", "pipeline"]
+        assert (probes["pp512"].items, probes["pp512"].unit) == (512, "token") and probes["tg128"].items == 128
+        for pr in probes.values():
+            pr.fn()
+        gen = probes["tg128"].fn()
+        assert gen.completion_tokens == 128
+
+
+def test_vlm_predictor_and_probes(tasks: dict[str, TaskDef], tiny_gguf: Path, tiny_mmproj: Path) -> None:
+    task = tasks["vlm"]
+    image = (np.random.default_rng(1).random((48, 64, 3)) * 255).astype(np.uint8)
+    spec = tiny_spec("vlm", tiny_gguf, tiny_mmproj)
+    with predictor(task, spec, {"model": tiny_gguf, "mmproj": tiny_mmproj}) as p:
+        gen = p(image, prompt="what is this?", max_tokens=5, temperature=0.0)
+        assert gen.image_tokens == 16 and p.times["image_encode"] > 0
+        assert gen.draw(image).shape[0] > image.shape[0]
+        probes = {pr.name: pr for pr in task.bench_probes(p, image)}
+        assert {"image_encode", "ttft", "pp64", "tg128", "pipeline"} <= set(probes)
+        for pr in probes.values():
+            pr.fn()
