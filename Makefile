@@ -6,17 +6,31 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PLUGINS := $(sort $(dir $(wildcard plugins/*/pyproject.toml)))
 STAMP  := $(VENV)/.zoo-installed
+# llama-cpp-python (the llm extra) ships only an sdist: its wheel is built once per machine into a
+# folder this Makefile owns, portable (-DGGML_NATIVE=OFF: runs on Intel and AMD CI hosts alike), and
+# every install takes it from there. A wheel dropped in ../shared/wheels/ (24 MB) skips the build.
+WHEELS := .cache/wheels
+LLAMA  := llama-cpp-python==0.3.36
+LLAMA_WHEEL := $(WHEELS)/.llama-cpp-python-0.3.36
+FIND_LINKS := --find-links $(WHEELS) $(addprefix --find-links ,$(wildcard ../shared/wheels))
 
 .PHONY: demo test test-fast install arm-emulation lint clean-cache
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml $(addsuffix pyproject.toml,$(PLUGINS))
+$(LLAMA_WHEEL):
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	mkdir -p $(WHEELS)
+	CMAKE_ARGS="-DGGML_NATIVE=OFF" CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) \
+		$(BIN)/python -m pip wheel -q --no-deps -w $(WHEELS) $(FIND_LINKS) '$(LLAMA)'
+	touch $@
+
+$(STAMP): pyproject.toml $(addsuffix pyproject.toml,$(PLUGINS)) $(LLAMA_WHEEL)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	# torch is pinned in the export extra; pinning it on the command line as well keeps pip from
 	# ever resolving a multi-GB CUDA build.
-	$(BIN)/python -m pip install -q 'torch==2.13.0' -e '.[export,eval,dev]' $(addprefix -e ,$(PLUGINS))
+	$(BIN)/python -m pip install -q $(FIND_LINKS) 'torch==2.13.0' -e '.[export,eval,dev,llm]' $(addprefix -e ,$(PLUGINS))
 	touch $@
 
 demo: $(STAMP)

@@ -121,3 +121,58 @@ def test_vlm_predictor_and_probes(tasks: dict[str, TaskDef], tiny_gguf: Path, ti
         assert {"image_encode", "ttft", "pp64", "tg128", "pipeline"} <= set(probes)
         for pr in probes.values():
             pr.fn()
+
+
+TINY_PLUGIN = '''
+from zoo import hookimpl
+from zoo.specs import ArtifactRef, ComponentSpec, ModelSpec, WeightsRef
+
+
+@hookimpl
+def register_models(register):
+    files = {{"model": WeightsRef(uri="{uri}", sha256="{sha}", format="gguf", license="apache-2.0")}}
+    register(ModelSpec(id="tiny-llm", task="llm", components={{"model": ComponentSpec()}}, runtime="llama.cpp",
+                       recipes={{}}, artifacts={{"f32": ArtifactRef(runtime="llama.cpp", format="gguf", files=files)}}))
+'''
+
+
+def test_cli_run_end_to_end(tiny_gguf: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A third-party model on this plugin's task and runtime: registry → file:// artifact fetched and
+    verified → export folder → llama.cpp session → `zoo run --json`."""
+    import hashlib
+    import os
+    import sys
+
+    from click.testing import CliRunner
+
+    from zoo import registry
+    from zoo.cli import cli
+
+    site = tmp_path / "site"
+    (site / "zoo_tinyllm").mkdir(parents=True)
+    (site / "zoo_tinyllm" / "__init__.py").write_text("")
+    sha = hashlib.sha256(tiny_gguf.read_bytes()).hexdigest()
+    (site / "zoo_tinyllm" / "plugin.py").write_text(TINY_PLUGIN.format(uri=tiny_gguf.as_uri(), sha=sha))
+    dist = site / "zoo_tinyllm-0.1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: zoo-tinyllm\nVersion: 0.1.0\n")
+    (dist / "entry_points.txt").write_text("[zoo]\ntinyllm = zoo_tinyllm.plugin\n")
+    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")]))
+    monkeypatch.delenv("ZOO_PLUGINS", raising=False)
+    registry.reset()
+    try:
+        plugins = json.loads(CliRunner().invoke(cli, ["plugins", "--json"]).stdout)
+        assert plugins["runtimes"]["llama.cpp"]["formats"] == ["gguf"] and plugins["failures"] == []
+        res = CliRunner().invoke(cli, ["run", "tiny-llm", "why", "is", "the", "sky", "blue?", "--dtype", "f32",
+                                       "--max-tokens", "8", "--temperature", "0", "--json"])  # fmt: skip
+        assert res.exit_code == 0, res.output
+        out = json.loads(res.stdout)
+        assert out["runtime"] == "llama.cpp" and out["prompt"] == "why is the sky blue?"
+        assert out["completion_tokens"] <= 8 and out["stop_reason"] in ("length", "eos")
+        bad = CliRunner().invoke(cli, ["run", "tiny-llm", "hello", "--dtype", "f32", "--max-tokens", "0"])
+        assert bad.exit_code == 1 and bad.stderr.strip().count("\n") == 0 and "must be positive" in bad.stderr
+    finally:
+        registry.reset()
+        sys.modules.pop("zoo_tinyllm.plugin", None)
+        sys.modules.pop("zoo_tinyllm", None)
