@@ -51,6 +51,7 @@ def prompt_tokens(m: Any, n: int) -> list[int]:
 
 def raw_model(path: str, threads: int) -> Any:
     from llama_cpp import Llama
+
     from zoo_llm.gguf_check import peek_context_length
 
     n_ctx = min(peek_context_length(path) or N_CTX_MAX, N_CTX_MAX)
@@ -154,6 +155,8 @@ def measure(path: str, threads: int, pps: list[int], tg: int, rounds: int) -> di
         for key in raw_fns:
             for name, fns in order:
                 samples[name][key].append(fns[key]())
+        last = {k: f"{samples['zoo'][k][-1] / samples['raw'][k][-1]:.2f}" for k in raw_fns}
+        print(f"threads {threads} round {r + 1}/{rounds}: zoo/raw time {last}", file=sys.stderr, flush=True)
     zoo.close()
     raw.close()
     rows: dict[str, Any] = {}

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from zoo_llm.testing import write_tiny_llama, write_tiny_mmproj
 
 

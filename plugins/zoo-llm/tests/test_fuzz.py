@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from zoo_llm.testing import MUTATIONS, mutate, write_tiny_llama
 
 pytest.importorskip("llama_cpp", reason="llama-cpp-python comes with the llm extra")

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+from zoo.errors import InputError
 from zoo_llm.gguf_check import (
     Limits,
     check_gguf,
@@ -16,8 +18,6 @@ from zoo_llm.gguf_check import (
     read_gguf,
 )
 from zoo_llm.testing import TINY_DIMS, write_tiny_llama, write_tiny_mmproj
-
-from zoo.errors import InputError
 
 
 def one_line(err: pytest.ExceptionInfo[InputError], path: Path) -> str:
@@ -61,6 +61,7 @@ def test_model_facts(tiny_gguf: Path) -> None:
 
 def test_string_type_constant_matches_gguf() -> None:
     from gguf import GGUFValueType
+
     from zoo_llm import gguf_check
 
     assert gguf_check._STRING_TYPE == GGUFValueType.STRING

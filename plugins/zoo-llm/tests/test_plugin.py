@@ -123,7 +123,7 @@ def test_vlm_predictor_and_probes(tasks: dict[str, TaskDef], tiny_gguf: Path, ti
             pr.fn()
 
 
-TINY_PLUGIN = '''
+TINY_PLUGIN = """
 from zoo import hookimpl
 from zoo.specs import ArtifactRef, ComponentSpec, ModelSpec, WeightsRef
 
@@ -133,7 +133,7 @@ def register_models(register):
     files = {{"model": WeightsRef(uri="{uri}", sha256="{sha}", format="gguf", license="apache-2.0")}}
     register(ModelSpec(id="tiny-llm", task="llm", components={{"model": ComponentSpec()}}, runtime="llama.cpp",
                        recipes={{}}, artifacts={{"f32": ArtifactRef(runtime="llama.cpp", format="gguf", files=files)}}))
-'''
+"""
 
 
 def test_cli_run_end_to_end(tiny_gguf: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

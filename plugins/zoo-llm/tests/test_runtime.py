@@ -8,9 +8,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from zoo_llm.testing import TINY_DIMS, write_tiny_llama, write_tiny_mmproj
 
 from zoo.errors import ConfigError, InputError
+from zoo_llm.testing import TINY_DIMS, write_tiny_llama, write_tiny_mmproj
 
 pytest.importorskip("llama_cpp", reason="llama-cpp-python comes with the llm extra")
 
@@ -106,7 +106,9 @@ def test_no_template_is_one_line(tmp_path: Path) -> None:
             s.generate([{"role": "user", "content": "hi"}], stream=False)
         fallback = "{% for m in messages %}{{ m['content'] }}{% endfor %}"
         gen = s.generate([{"role": "user", "content": "hi"}], chat_template=fallback, max_tokens=2, stream=False)
-        assert gen.prompt_tokens == len(s.tokenize("hi", add_special=False, parse_special=True))  # no BOS: the template has none
+        assert gen.prompt_tokens == len(
+            s.tokenize("hi", add_special=False, parse_special=True)
+        )  # no BOS: the template has none
 
 
 def test_prompt_longer_than_the_context_is_refused(tiny_gguf: Path) -> None:
