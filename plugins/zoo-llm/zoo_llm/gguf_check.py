@@ -144,7 +144,7 @@ class _Reader:
 def _value(r: _Reader, vtype: int, what: str, depth: int = 0) -> Any:
     from gguf import GGUFValueType as T
 
-    fmts = {T.UINT8: "B", T.INT8: "b", T.UINT16: "H", T.INT16: "h", T.UINT32: "I", T.INT32: "i",
+    fmts: dict[int, str] = {T.UINT8: "B", T.INT8: "b", T.UINT16: "H", T.INT16: "h", T.UINT32: "I", T.INT32: "i",
             T.FLOAT32: "f", T.UINT64: "Q", T.INT64: "q", T.FLOAT64: "d", T.BOOL: "?"}  # fmt: skip
     if vtype in fmts:
         if vtype == T.BOOL:

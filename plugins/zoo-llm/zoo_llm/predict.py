@@ -8,7 +8,7 @@ chat template (what ``zoo chat`` drives; llama.cpp reuses the KV cache of the tu
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from zoo.errors import InputError
@@ -157,12 +157,15 @@ def bench_tokens(session: LlamaSession, n: int) -> list[int]:
     return tokens[:n]
 
 
+def _pp(session: LlamaSession, tokens: list[int]) -> Callable[[], float]:
+    return lambda: session.eval_tokens(tokens)
+
+
 def _text_probes(session: LlamaSession) -> list[Probe]:
     probes = []
     for n in (64, 512):
         if n < session.n_ctx:
-            tokens = bench_tokens(session, n)
-            probes.append(Probe(f"pp{n}", lambda t=tokens: session.eval_tokens(t),
+            probes.append(Probe(f"pp{n}", _pp(session, bench_tokens(session, n)),
                                 f"prompt processing: {n} tokens into an empty KV cache", items=n, unit="token"))  # fmt: skip
     if session.n_ctx > 129:
         probes.append(Probe("tg128", lambda: session.generate("", max_tokens=128, temperature=0.0, ignore_eos=True,

@@ -295,7 +295,7 @@ class LlamaSession:
             bos_token=self.piece(self.bos_token, special=True).decode("utf-8", "replace"),
         )
         try:
-            return formatter(messages=[dict(m) for m in messages]).prompt
+            return formatter(messages=[dict(m) for m in messages]).prompt  # type: ignore[misc]
         except Exception as err:  # jinja2 TemplateError or the template's own raise_exception
             raise InputError(f"{self.path.name}: its chat template failed on these messages ({err})") from None
 
