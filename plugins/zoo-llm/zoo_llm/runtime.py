@@ -257,6 +257,23 @@ class LlamaSession:
     def has_vision(self) -> bool:
         return self._mtmd is not None
 
+    def facts(self) -> dict[str, Any]:
+        """What the GGUF says about the model, for the card (architecture, size, precision, context)."""
+        return {
+            "architecture": self.architecture,
+            "name": self.metadata.get("general.name"),
+            "params": self.n_params,
+            "size_bytes": self.size_bytes,
+            "file_type": self.file_type,
+            "context_length": self.n_ctx_train,
+            "n_ctx": self.n_ctx,
+            "license": self.metadata.get("general.license"),
+            "chat_template": "gguf" if self.chat_template else None,
+            "vision": self.has_vision,
+            "threads": self.threads,
+            "load_ms": round(self.load_ms, 1),
+        }
+
     @property
     def bos_token(self) -> int:
         return int(self._llm.token_bos())
