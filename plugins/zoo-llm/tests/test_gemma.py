@@ -34,9 +34,12 @@ def test_gemma_assembles_checks_loads_and_answers(private_cache: Path) -> None:
     rt = LlamaCppRuntime()
     with rt.load("gguf", {"model": path}, threads=1, options=rt.options_for("q4_k_m")) as s:
         assert s.n_ctx == 4096 and s.n_ctx_train == 32768 and s.file_type == "q4_k_m"
-        gen = s.generate("The capital of France is", max_tokens=8, temperature=0.0, stream=False)
-        assert "Paris" in gen.text, gen.text
-        assert gen.prompt_tokens == 6 and gen.generation_tokens_per_s and gen.prompt_tokens_per_s
+        # a base model continues text: greedy answers to prompts it gets right on Intel and AMD alike
+        gen = s.generate("Paris is the capital city of", max_tokens=6, temperature=0.0, stream=False)
+        assert gen.text.strip().startswith("France"), gen.text
+        days = s.generate("Monday, Tuesday, Wednesday,", max_tokens=6, temperature=0.0, stream=False)
+        assert days.text.strip().startswith("Thursday, Friday"), days.text
+        assert gen.prompt_tokens == 7 and gen.generation_tokens_per_s and gen.prompt_tokens_per_s
         chat = [
             {"role": "system", "content": "Answer in one word."},
             {"role": "user", "content": "What colour is the sky?"},
