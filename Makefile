@@ -30,7 +30,7 @@ $(STAMP): pyproject.toml $(addsuffix pyproject.toml,$(PLUGINS)) $(LLAMA_WHEEL)
 	$(BIN)/python -m pip install -q --upgrade pip
 	# torch is pinned in the export extra; pinning it on the command line as well keeps pip from
 	# ever resolving a multi-GB CUDA build.
-	$(BIN)/python -m pip install -q $(FIND_LINKS) 'torch==2.13.0' -e '.[export,eval,dev,llm]' $(addprefix -e ,$(PLUGINS))
+	$(BIN)/python -m pip install -q $(FIND_LINKS) 'torch==2.13.0' -e '.[export,eval,onnx,video,dev,llm]' $(addprefix -e ,$(PLUGINS))
 	touch $@
 
 demo: $(STAMP)

@@ -1,6 +1,6 @@
 """Does `zoo bench` measure what a bare ncnn extract loop measures on the same files?
 
-Runs, interleaved in rounds so machine noise hits both alike, (a) a bare loop written directly
+Runs, interleaved in rounds so machine noise hits both alike (the median round of each is compared), (a) a bare loop written directly
 against the ncnn Python API, in its own process, and (b) zoo's benchmark worker, on the same
 .param/.bin, input, Option flags and thread count; prints both medians and their ratio.
 
@@ -59,36 +59,36 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
 
-    from zoo.api import _run_worker, ensure_export
+    from zoo.flows.artifacts import ensure_export
+    from zoo.flows.bench import BenchJob, run_worker
     from zoo.registry import get_registry
 
     spec = get_registry().get(args.model)
-    exp = ensure_export(spec.id, args.dtype, "random")
-    print(f"model {spec.id} {args.dtype}, files {exp.folder}, options {exp.manifest.ncnn_options}")
+    exp = ensure_export(spec.id, args.dtype, "ncnn", "random")
+    options = exp.manifest.runtime_options
+    print(f"model {spec.id} {args.dtype}, files {exp.folder}, options {options}")
     print(f"{'threads':>7} {'bare median ms':>15} {'zoo median ms':>14} {'zoo/bare':>9}")
     for threads in [int(t) for t in args.threads.split(",")]:
-        job = {
-            "model": spec.id,
-            "dtype": args.dtype,
+        bare_job = {
             "threads": threads,
             "runs": args.runs,
             "warmup": args.warmup,
             "param": str(exp.file("param")),
             "bin": str(exp.file("bin")),
-            "options": exp.manifest.ncnn_options,
-            "input": spec.input.name,
-            "shape": list(spec.input.shape),
-            "pipeline": False,
+            "options": options,
+            "shape": list(spec.component.inputs[0].shape),
         }
+        job = BenchJob(model=spec.id, runtime="ncnn", precision=args.dtype, threads=threads, runs=args.runs,
+                       warmup=args.warmup, pipeline=False, exports={spec.id: str(exp.folder)})  # fmt: skip
         bare: list[float] = []
         zoo: list[float] = []
         for _ in range(args.rounds):
             out = subprocess.run(
-                [sys.executable, "-c", BARE], input=json.dumps(job), capture_output=True, text=True, check=True
+                [sys.executable, "-c", BARE], input=json.dumps(bare_job), capture_output=True, text=True, check=True
             )
-            bare += [s / 1e6 for s in json.loads(out.stdout)]
-            zoo += [s / 1e6 for s in _run_worker(job)["samples_ns"]]
-        b, z = statistics.median(bare), statistics.median(zoo)
+            bare.append(statistics.median(s / 1e6 for s in json.loads(out.stdout)))
+            zoo.append(run_worker(job).measures["model"].latency.median_ms)
+        b, z = statistics.median(bare), statistics.median(zoo)  # the median round of each
         print(f"{threads:>7} {b:>15.2f} {z:>14.2f} {z / b:>9.3f}")
 
 

@@ -19,12 +19,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from zoo.compress.digits import Results
-
 ROOT = Path(__file__).resolve().parents[1]
-# Run from a checkout without installing: use this checkout's zoo package.
+# Run from a checkout without installing: use this checkout's zoo package; digits.py beside this file.
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+if TYPE_CHECKING:
+    from digits import Results
 
 REGENERATE = ".venv/bin/python benchmarks/compression_table.py"
 
@@ -233,8 +234,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     import torch
-
-    from zoo.compress.digits import run_experiments
+    from digits import run_experiments
 
     torch.set_num_threads(args.threads)
     load_before = load_average()

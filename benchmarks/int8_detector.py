@@ -18,7 +18,7 @@ detections" on it measures noise. This script makes a detector whose scores mean
    and never a zoo dependency). Made once per workdir; ``--fresh`` remakes data and weights.
 3. zoo exports that checkpoint to ncnn fp32 and int8 (KL, calibrated on training images through
    the detector's own preprocessing), then on the held-out set:
-   - COCO mAP of each against the ground truth (``zoo.eval.api.evaluate``, conf 0.001),
+   - COCO mAP of each against the ground truth (``zoo.eval.coco.evaluate``, conf 0.001),
    - mAP of the int8 detections scored against the fp32 detections as ground truth (fp32 at the
      working threshold 0.25, int8 at 0.001; ``detections_agreement_map``),
    - model-only latency (ncnn extract) of both, interleaved, at each thread count.
@@ -183,9 +183,9 @@ def _coco_map(pipeline: Any, held: Path) -> dict[str, float]:
 
 def zoo_side(args: argparse.Namespace, checkpoint: str, data: Path) -> dict[str, Any]:
     from zoo import api
-    from zoo.eval.api import detections_agreement_map
+    from zoo.eval.coco import detections_agreement_map
     from zoo.images import load_image
-    from zoo.runtime.ncnn_session import NcnnSession
+    from zoo.runtimes.ncnn.session import NcnnSession
 
     held = data / "heldout"
     calib = sorted((data / "images" / "train").glob("*.jpg"))[: args.calib]

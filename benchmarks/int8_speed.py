@@ -7,7 +7,7 @@ What it does, so the numbers can be read:
   measured on the calibration photos with random affine terms, and the fc bias set to cancel
   the mean pooled feature (a fresh ResNet gives the same class for every photo, which would
   make top-1 agreement meaningless; see ``build_resnet18``), exports it with pnnx, and quantizes it with
-  ``zoo.export.int8.quantize_ncnn`` on crops of real photos (scikit-image and scikit-learn
+  ``zoo.convert.int8.quantize_ncnn`` on crops of real photos (scikit-image and scikit-learn
   bundled images), preprocessed as ImageNet (shorter side 256, centre crop 224, mean/std).
 - Latency: the four configurations (fp32/int8 x 1/2 threads) are timed interleaved, one
   inference each per round, after a warm-up, so a neighbour's load hits them all alike. Median,
@@ -167,8 +167,8 @@ def main() -> None:
 
     if str(REPO) not in sys.path:  # run from a checkout without `pip install -e .`
         sys.path.insert(0, str(REPO))
-    from zoo.export.calibrate import fp32_option, load_net, to_ncnn_inputs
-    from zoo.export.int8 import Int8Report, cosine, int8_option, quantize_ncnn, run_outputs
+    from zoo.convert.calibrate import fp32_option, load_net, to_ncnn_inputs
+    from zoo.convert.int8 import Int8Report, cosine, int8_option, quantize_ncnn, run_outputs
 
     images = photos()
     calib = calibration_set(images, args.calib)

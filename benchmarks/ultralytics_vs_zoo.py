@@ -398,7 +398,7 @@ def summarize(ns: list[int]) -> dict[str, float]:
 def agreement(ref: dict[str, Any], cand: dict[str, Any]) -> float:
     import numpy as np
 
-    from zoo.eval.api import detections_agreement_map
+    from zoo.eval.coco import detections_agreement_map
 
     def as_dets(d: dict[str, Any]) -> dict[str, Any]:
         return {

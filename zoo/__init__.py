@@ -1,7 +1,10 @@
 """zoo: pick a model by name, convert it for ncnn, run it, and measure it on your board.
 
 Nothing heavy is imported here: ``import zoo`` loads no plugin, no torch, no ncnn. The public
-functions are imported on first use.
+functions (``zoo.load``, ``zoo.bench``, ``zoo.export``, ``zoo.evaluate``, ``zoo.pull``,
+``zoo.list_models``, ``zoo.info``) are imported from ``zoo.api`` on first use. No subpackage
+shares a name with them (the timing code is ``zoo.measure``, the export steps ``zoo.convert``),
+so ``zoo.bench`` stays the function whatever has been imported.
 """
 
 from __future__ import annotations
@@ -10,10 +13,9 @@ from typing import Any
 
 from zoo.hookspecs import hookimpl
 
-__version__ = "0.1.0"
-__all__ = ["hookimpl", "load", "bench", "export", "pull", "list_models", "info", "__version__"]
-
-_API = {"load", "bench", "export", "pull", "list_models", "info", "evaluate"}
+__version__ = "0.2.0"
+_API = ("load", "bench", "export", "evaluate", "pull", "list_models", "info", "compress", "verify_arm")
+__all__ = ["hookimpl", "__version__", *_API]
 
 
 def __getattr__(name: str) -> Any:

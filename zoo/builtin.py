@@ -1,4 +1,4 @@
-"""The core's own plugin: export steps, the ncnn runtime and the energy meters.
+"""The core's own plugin: export steps, the ncnn and onnxruntime runtimes and the energy meters.
 
 Registered directly by the plugin manager (not through an entry point), through the same hooks
 every other plugin uses.
@@ -14,23 +14,26 @@ from zoo.hookspecs import hookimpl
 
 @hookimpl
 def register_exporters(register: Callable[[str, Any], None]) -> None:
-    from zoo.export import steps
+    from zoo.convert import steps
 
     register("trace", steps.trace_step)
     register("pnnx", steps.pnnx_step)
     register("int8", steps.int8_step)
+    register("onnx", steps.onnx_step)
 
 
 @hookimpl
-def register_runtimes(register: Callable[[str, Any], None]) -> None:
-    from zoo.runtime.ncnn_session import ncnn_factory
+def register_runtimes(register: Callable[[Any], None]) -> None:
+    from zoo.runtimes.ncnn import NcnnRuntime
+    from zoo.runtimes.onnxruntime import OnnxRuntime
 
-    register("ncnn", ncnn_factory)
+    register(NcnnRuntime())
+    register(OnnxRuntime())
 
 
 @hookimpl
 def register_power_meters(register: Callable[[str, Any], None]) -> None:
-    from zoo.bench import energy
+    from zoo.measure import energy
 
     register("rapl", energy.RaplMeter)
     register("pi5-pmic", energy.Pi5PmicMeter)

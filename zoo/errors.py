@@ -50,6 +50,10 @@ class MissingDependencyError(ZooError):
         )
 
 
+class MissingRuntimeError(ZooError):
+    """A runtime is registered but its library is not installed (the message names the extra)."""
+
+
 class DownloadError(ZooError):
     """A fetch failed: unreachable URL, HTTP error, offline with an empty cache."""
 

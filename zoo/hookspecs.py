@@ -7,14 +7,15 @@ calls each plugin's implementation with its own callback, so it knows who regist
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import pluggy
 
 if TYPE_CHECKING:
+    from zoo.runtimes import Runtime, Session
     from zoo.specs import ModelSpec
-    from zoo.tasks import TaskDef
+    from zoo.tasks import Predictor, TaskDef
 
 hookspec = pluggy.HookspecMarker("zoo")
 hookimpl = pluggy.HookimplMarker("zoo")
@@ -22,7 +23,7 @@ hookimpl = pluggy.HookimplMarker("zoo")
 
 @hookspec
 def register_tasks(register: Callable[[TaskDef], None]) -> None:
-    """Register task definitions (name, pre/post-processing, agreement, default metric).
+    """Register task definitions (name, result type, predictor, agreement, options, evaluator).
 
     Call ``register(TaskDef(...))`` once per task. A task name registered twice is an error
     naming both plugins.
@@ -33,8 +34,20 @@ def register_tasks(register: Callable[[TaskDef], None]) -> None:
 def register_models(register: Callable[[ModelSpec], None]) -> None:
     """Register model specs. Call ``register(ModelSpec(...))`` once per model.
 
-    The registry records which plugin registered each model, overlays registry.yaml on top, and
-    refuses a duplicate id or alias with an error naming both plugins.
+    The registry records which plugin registered each model, checks the spec against its task
+    (preprocessing kinds, components), overlays registry.yaml on top, and refuses a duplicate id
+    or alias with an error naming both plugins.
+    """
+
+
+@hookspec
+def register_solutions(register: Callable[[ModelSpec], None]) -> None:
+    """Register solutions: models made only of other models, by role (``roles=`` with a default
+    model each, no ``components``), e.g. ByteTrack over a detector, or a detector + pose model.
+
+    They share the models' id namespace and get their own cards; ``zoo run``/``zoo bench`` load
+    each role's model (``--ROLE MODEL`` overrides the default). A solution whose default model is
+    not installed is listed as unavailable with the reason.
     """
 
 
@@ -42,17 +55,19 @@ def register_models(register: Callable[[ModelSpec], None]) -> None:
 def register_exporters(register: Callable[[str, Any], None]) -> None:
     """Register export steps by name: ``register("int8", step)``.
 
-    A step is a callable ``step(ctx: zoo.export.ExportContext, inputs: dict[str, Path]) ->
-    zoo.export.StepResult``. The core registers trace, pnnx and int8.
+    A step is a callable ``step(ctx: zoo.convert.chain.ExportContext, inputs: dict[str, Path]) ->
+    zoo.convert.chain.StepResult``. The core registers trace, pnnx, int8 and onnx.
     """
 
 
 @hookspec
-def register_runtimes(register: Callable[[str, Any], None]) -> None:
-    """Register runtimes by name: ``register("ncnn", factory)``.
+def register_runtimes(register: Callable[[Runtime], None]) -> None:
+    """Register runtimes: ``register(runtime)`` with an object following ``zoo.runtimes.Runtime``
+    (name, formats, extra, unavailable_reason(), version(), options_for(precision), check(fmt,
+    files), load(fmt, files, threads=, options=) -> Session).
 
-    A factory is ``factory(artifacts: dict[str, Path], threads: int, options: dict) -> Session``
-    where Session has ``run(inputs) -> outputs``, ``input_names``, ``output_names``, ``close()``.
+    The core registers ncnn and onnxruntime through this same hook. A runtime name registered
+    twice is an error naming both plugins.
     """
 
 
@@ -69,8 +84,20 @@ def register_power_meters(register: Callable[[str, Any], None]) -> None:
 @hookspec(firstresult=True)
 def build_model(spec: ModelSpec, weights: str | None) -> Any:
     """Return the ``torch.nn.Module`` for ``spec`` with ``weights`` loaded (a local checkpoint
-    path), or random initialisation when ``weights`` is None; return None if not yours.
+    path), or random initialisation when ``weights`` is None; for a model of several components,
+    a dict role → module. Return None if the spec is not yours.
 
-    The core calls only the implementation of the plugin that registered ``spec``. Loading must
-    be strict (every key matched) and must never execute code from a pickle.
+    The core calls only the implementation of the plugin that registered ``spec``, and seeds
+    torch, numpy and random before a random build. Loading must be strict (every key matched)
+    and must never execute code from a pickle (use ``zoo.checkpoints``).
+    """
+
+
+@hookspec(firstresult=True)
+def build_predictor(
+    spec: ModelSpec, task: TaskDef, sessions: Mapping[str, Session], parts: Mapping[str, Predictor]
+) -> Predictor | None:
+    """Return a predictor for ``spec`` when the model needs its own (e.g. a bottom-up pose model
+    of the pose task whose head its task's default predictor cannot decode), else None: the
+    task's predictor is used. Only the plugin that registered ``spec`` is asked.
     """

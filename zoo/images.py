@@ -1,18 +1,82 @@
-"""Image I/O: any file Pillow reads becomes an RGB uint8 HxWx3 array, or one clear error."""
+"""Image I/O: any file Pillow reads becomes an RGB uint8 HxWx3 array, upright, or one clear error."""
 
 from __future__ import annotations
 
+import warnings
 from importlib.resources import files
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from zoo.errors import InputError
 
+if TYPE_CHECKING:
+    from PIL import Image
 
-def load_image(path: str | Path) -> np.ndarray:
-    """Read ``path`` as RGB uint8. Grayscale, palette, 16-bit and RGBA images are converted."""
-    from PIL import Image, UnidentifiedImageError
+IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif"})
+"""Suffixes taken as images when listing a folder (any case)."""
+
+MAX_PIXELS = 120_000_000
+"""Largest image accepted, in pixels (width x height).
+
+A 108-megapixel phone photo (12000x9000) passes; a file declaring more is refused before any pixel
+is decoded. Decoding costs about 7 bytes a pixel at peak (Pillow holds RGB as 4 bytes, the array
+3), so this caps one image near 840 MB: heavy but survivable on a 4 GB Raspberry Pi 5, where a
+decompression bomb (a few kB declaring 65535x65535, 13 GB decoded) is not. Pillow's own limit
+(``Image.MAX_IMAGE_PIXELS``, global state zoo does not touch) refuses above 179 MP; this one is
+checked on the header whatever that setting is."""
+
+MAX_ASPECT = 64
+"""Largest ratio of the longer side to the shorter one.
+
+Stitched phone panoramas run to about 10:1; past 64:1 an image is a strip, not a photo, and
+"resize the shorter side to 256" (classifiers) would make a 1x60000 image 256x15,360,000, 11 GB.
+With both limits, the largest array any preprocessing builds from an accepted image stays small."""
+
+EXIF_ORIENTATION = 0x0112
+
+
+def _check_size(path: Path, width: int, height: int) -> None:
+    if width < 1 or height < 1:
+        raise InputError(f"{path}: image has no pixels ({width}x{height})")
+    if width * height > MAX_PIXELS:
+        raise InputError(
+            f"{path}: image is {width}x{height} ({width * height / 1e6:.0f} MP), over zoo's limit of "
+            f"{MAX_PIXELS / 1e6:.0f} MP (a decompression bomb, or a photo to downscale first)"
+        )
+    if max(width, height) > MAX_ASPECT * min(width, height):
+        raise InputError(
+            f"{path}: image is {width}x{height}, an aspect ratio over {MAX_ASPECT}:1; crop it into pieces first"
+        )
+
+
+def exif_orientation(im: Image.Image) -> int:
+    """The EXIF orientation tag (1-8; 1 = upright), 1 when absent or unreadable.
+
+    A malformed EXIF block is common in files edited by old tools; it is ignored rather than
+    refused, since the pixels themselves are fine."""
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Corrupt EXIF", category=UserWarning)
+            value = im.getexif().get(EXIF_ORIENTATION, 1)
+    except (OSError, ValueError, SyntaxError, TypeError):
+        return 1
+    return value if isinstance(value, int) and 1 <= value <= 8 else 1
+
+
+def load_image(path: str | Path, *, orientation: bool = True) -> np.ndarray:
+    """Read ``path`` as RGB uint8 HxWx3, upright.
+
+    - EXIF orientation is applied (a phone photo tagged 6, "rotate 90° clockwise to view", comes
+      out upright), so results are in the pixel frame a viewer shows the user. ``orientation=False``
+      gives the stored pixels instead, for datasets annotated in that frame (annotation tools
+      disagree on this; detectron2 applies EXIF and checks the annotated size, as zoo's eval does).
+    - Grayscale, palette, CMYK, 16-bit and RGBA images are converted (alpha over white).
+    - Refused with one line, before decoding: more than ``MAX_PIXELS`` pixels (120 MP; Pillow's
+      DecompressionBombError too), or an aspect ratio over ``MAX_ASPECT`` (64:1).
+    """
+    from PIL import Image, ImageOps, UnidentifiedImageError
 
     path = Path(path)
     if not path.exists():
@@ -20,24 +84,34 @@ def load_image(path: str | Path) -> np.ndarray:
     if path.is_dir():
         raise InputError(f"{path}: is a directory; pass one image file")
     try:
-        with Image.open(path) as opened:
-            opened.load()
-            im: Image.Image = opened
-            if im.mode in ("I;16", "I;16B", "I", "F"):
-                arr = np.asarray(im, dtype=np.float64)
-                span = float(arr.max() - arr.min()) or 1.0
-                im = Image.fromarray(((arr - arr.min()) * (255.0 / span)).astype(np.uint8))
-            if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
-                rgba = im.convert("RGBA")
-                background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-                im = Image.alpha_composite(background, rgba)
-            rgb = np.asarray(im.convert("RGB"), dtype=np.uint8)
+        with warnings.catch_warnings():
+            # zoo checks the size itself (MAX_PIXELS); Pillow's warning would only be noise
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            # a malformed EXIF block: its orientation is read as 1 (exif_orientation), the pixels are fine
+            warnings.filterwarnings("ignore", message="Corrupt EXIF", category=UserWarning)
+            with Image.open(path) as opened:
+                _check_size(path, *opened.size)
+                opened.load()
+                im: Image.Image = opened
+                if orientation and exif_orientation(im) != 1:
+                    im = ImageOps.exif_transpose(im)
+                if im.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+                    arr = np.asarray(im, dtype=np.float64)
+                    span = float(arr.max() - arr.min()) or 1.0
+                    im = Image.fromarray(((arr - arr.min()) * (255.0 / span)).astype(np.uint8))
+                if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
+                    rgba = im.convert("RGBA")
+                    background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+                    im = Image.alpha_composite(background, rgba)
+                rgb = np.asarray(im.convert("RGB"), dtype=np.uint8)
+    except Image.DecompressionBombError as err:
+        raise InputError(
+            f"{path}: image declares too many pixels for Pillow ({err}); refusing it as a decompression bomb"
+        ) from err
     except UnidentifiedImageError as err:
         raise InputError(f"{path}: not an image Pillow can read; pass a JPEG, PNG, BMP or WebP file") from err
     except OSError as err:
         raise InputError(f"{path}: cannot read image ({err}); is the file truncated?") from err
-    if rgb.shape[0] < 1 or rgb.shape[1] < 1:
-        raise InputError(f"{path}: image has no pixels")
     return rgb
 
 
@@ -81,8 +155,22 @@ def list_images(folder: str | Path) -> list[Path]:
     folder = Path(folder)
     if not folder.is_dir():
         raise InputError(f"{folder}: not a directory; pass a folder of images")
-    exts = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif"}
-    found = sorted(p for p in folder.rglob("*") if p.suffix.lower() in exts and p.is_file())
+    found = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
     if not found:
         raise InputError(f"{folder}: contains no image files (.jpg, .png, .bmp, .webp...)")
     return found
+
+
+def as_image(item: object) -> np.ndarray:
+    """What an image predictor was given, as RGB uint8 H×W×3: an array as it is, a frame's image
+    (``zoo.media.Frame``), or a path read with ``load_image``."""
+    if isinstance(item, np.ndarray):
+        if item.ndim != 3 or item.shape[2] != 3 or item.dtype != np.uint8:
+            raise InputError(f"expected an RGB uint8 H×W×3 image, got {item.dtype} {item.shape}")
+        return item
+    image = getattr(item, "image", None)
+    if isinstance(image, np.ndarray):
+        return as_image(image)
+    if isinstance(item, (str, Path)):
+        return load_image(item)
+    raise InputError(f"expected an image (array, frame or path), got {type(item).__name__}")

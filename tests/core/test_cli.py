@@ -36,7 +36,7 @@ def test_list_json_is_data_only() -> None:
 def test_info_and_plugins_json() -> None:
     code, out, _ = run("info", "resnet18", "--json")
     data = json.loads(out)
-    assert code == 0 and data["spec"]["inputs"][0]["shape"] == [1, 3, 224, 224]
+    assert code == 0 and data["spec"]["components"]["model"]["inputs"][0]["shape"] == [1, 3, 224, 224]
     assert data["dtypes"]["fp16"] == "supported"
     code, out, _ = run("plugins", "--json")
     data = json.loads(out)
@@ -119,7 +119,7 @@ def test_bad_threads_and_dtype() -> None:
 
 def test_table_from_an_empty_folder(tmp_path: Path) -> None:
     code, out, _ = run("table", "--format", "csv", "--cards", str(tmp_path))
-    assert code == 0 and out.startswith("hardware,model,input")
+    assert code == 0 and out.startswith("hardware,model,runtime,input")
     code, _, err = run("table", "--cards", str(tmp_path / "none"))
     assert code == 1 and "no such cards folder" in one_error_line(err)
 

@@ -32,6 +32,7 @@ def _task(name: str = "toy") -> TaskDef:
     return TaskDef(
         name=name,
         description="",
+        result_type=object,
         default_metric="top1",
         preprocess=lambda i, p: (i, {}),
         postprocess=lambda o, c, s, opts: o,

@@ -23,7 +23,11 @@ def ref(uri: str, data: bytes = BLOB, **kw) -> WeightsRef:  # type: ignore[no-un
 
 
 def cache_files(tmp_path: Path) -> list[Path]:
-    return sorted(p for p in (tmp_path / "cache").rglob("*") if p.is_file())
+    """Data files in the cache (not the lock files and the integrity record, which hold no data)."""
+    root = tmp_path / "cache"
+    return sorted(
+        p for p in root.rglob("*") if p.is_file() and p.parent.name != "locks" and p.name != "integrity.json"
+    )
 
 
 def test_https_download_is_verified_and_cached(tmp_path: Path) -> None:

@@ -58,7 +58,7 @@ def _card(**kw) -> ModelCard:  # type: ignore[no-untyped-def]
 def test_card_round_trip_and_rows(tmp_path: Path) -> None:
     card = _card()
     folder = card.save(tmp_path)
-    assert folder.name == "resnet18__fp32__raspberry-pi-5-model-b-aarch64"
+    assert folder.name == "resnet18__ncnn-fp32__raspberry-pi-5-model-b-aarch64"
     loaded = load_cards(tmp_path)
     assert loaded == [card]
     row = card.rows()[0]
@@ -96,7 +96,7 @@ def test_broken_card_is_one_clear_error(tmp_path: Path) -> None:
 
 
 def test_agreement_figures_are_formatted_by_kind() -> None:
-    from zoo.card import _fmt_agreement
+    from zoo.card import fmt_agreement as _fmt_agreement
 
     assert _fmt_agreement("top1_agreement", 0.917) == "92%"
     assert _fmt_agreement("reference_boxes", 150.0) == "150"
@@ -105,12 +105,11 @@ def test_agreement_figures_are_formatted_by_kind() -> None:
 
 
 def test_int8_method_comes_from_the_int8_recipe() -> None:
-    from zoo.specs import ExportRecipe, ModelSpec, PostSpec, PreSpec, TensorSpec, default_recipes
+    from zoo.specs import ExportRecipe, ModelSpec, PostSpec, PrecisionRecipe, PreSpec, TensorSpec, default_recipes
 
     base = {"id": "m", "task": "t", "inputs": (TensorSpec(name="in0", shape=(1, 3, 8, 8)),),
             "pre": PreSpec(kind="resize", size=(8, 8)), "post": PostSpec(decoder="topk")}
     assert ModelSpec(**base).int8_method == "kl"
-    recipes = default_recipes() | {"int8": ExportRecipe(steps=("trace", "pnnx", "int8"),
-                                                       options={"int8": {"method": "minmax"}})}
-    assert ModelSpec(**base, recipes=recipes).int8_method == "minmax"
-    assert ModelSpec(**base, recipes={"fp32": default_recipes()["fp32"]}).int8_method == "kl"
+    assert ModelSpec(**base, recipes=default_recipes(int8_method="minmax")).int8_method == "minmax"
+    fp32_only = ExportRecipe(steps=("trace", "pnnx"), precisions={"fp32": PrecisionRecipe()})
+    assert ModelSpec(**base, recipes={"ncnn": fp32_only}).int8_method == "kl"

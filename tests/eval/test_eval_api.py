@@ -1,8 +1,8 @@
-"""evaluate() wiring with a stand-in pipeline, and detections_agreement_map."""
+"""evaluate() wiring with a stand-in predictor (the real registry's detector and classifier
+specs), the COCO box evaluator, and detections_agreement_map."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -10,28 +10,14 @@ import pytest
 
 from zoo.card import Metric
 from zoo.errors import ConfigError, InputError, UnknownModelError
-from zoo.eval.api import EvalReport, detections_agreement_map, evaluate
-from zoo.eval.coco import load_coco
+from zoo.eval.coco import detections_agreement_map, load_coco
+from zoo.flows.eval import EvalReport, evaluate
 
 
-@dataclass
-class StubSpec:
-    id: str
-    task: str
-
-
-class StubRegistry:
-    def __init__(self, task: str = "detector") -> None:
-        self.task = task
-
-    def get(self, name: str) -> StubSpec:
-        if name not in ("det", "cls"):
-            raise UnknownModelError(name, ["det", "cls"])
-        return StubSpec(name, self.task)
-
-
-class StubPipeline:
+class StubPredictor:
     """Answers with the dataset's own boxes; records how it was called."""
+
+    export = None
 
     def __init__(self, answer) -> None:
         self.answer, self.calls, self.closed = answer, [], False
@@ -49,63 +35,68 @@ def stub_load(monkeypatch, kit, tiny_coco):
     ds = load_coco(tiny_coco.root)
     made: dict[str, Any] = {}
 
-    def load(name, dtype="fp32", threads=1, weights=None, artifacts=None, registry=None):
-        made.update(name=name, dtype=dtype, threads=threads, weights=weights)
-        made["pipeline"] = StubPipeline(
+    def load(name, precision=None, runtime=None, threads=None, weights=None, **kw):
+        made.update(name=name, precision=precision, threads=threads, weights=weights)
+        made["pipeline"] = StubPredictor(
             lambda rgb: tiny_coco.gt_detections(kit.image_id_of(rgb), ds.categories.to_label)
         )
         return made["pipeline"]
 
-    monkeypatch.setattr("zoo.api.load", load)
+    monkeypatch.setattr("zoo.flows.run.load", load)
     return made
 
 
 def test_evaluate_reports_metrics_for_the_card(tiny_coco, stub_load, tmp_path):
     report = evaluate(
-        "det",
+        "yolov8n",
         tiny_coco.root,
-        dtype="int8",
+        precision="int8",
         weights="ckpt.pt",
         threads=2,
-        conf=0.01,
-        iou=0.5,
-        registry=StubRegistry(),
+        options={"conf": 0.01, "iou": 0.5},
         results_file=tmp_path / "res.json",
+        cards_root=tmp_path / "cards",
     )
     assert isinstance(report, EvalReport)
-    assert stub_load["dtype"] == "int8" and stub_load["threads"] == 2 and stub_load["weights"] == "ckpt.pt"
+    assert stub_load["precision"] == "int8" and stub_load["threads"] == 2 and stub_load["weights"] == "ckpt.pt"
     assert stub_load["pipeline"].calls == [{"conf": 0.01, "iou": 0.5}] * 3
     assert stub_load["pipeline"].closed
     assert report.metrics == [
         Metric(name="mAP@[.5:.95]", value=1.0, dataset="coco-1", split="val2017", n=3),
         Metric(name="mAP@.5", value=1.0, dataset="coco-1", split="val2017", n=3),
     ]
-    assert (report.n_images, report.n_annotations, report.n_detections) == (3, 6, 6)
-    assert report.category_scheme == "coco80" and report.library.startswith("faster-coco-eval")
-    assert report.timings.predict_median_ms >= 0 and report.results_file == str(tmp_path / "res.json")
+    f = report.facts
+    assert (f["n_images"], f["n_annotations"], f["n_detections"]) == (3, 6, 6)
+    assert f["category_scheme"] == "coco80" and f["library"].startswith("faster-coco-eval")
+    assert f["predict_median_ms"] >= 0 and f["results_file"] == str(tmp_path / "res.json")
     assert EvalReport.model_validate_json(report.model_dump_json()) == report
 
 
-def test_evaluate_limit_and_dataset_name(tiny_coco, stub_load):
-    report = evaluate("det", tiny_coco.root, limit=2, dataset_name="coco", registry=StubRegistry())
-    assert report.n_images == 2 and report.limit == 2 and report.n_annotations == 5
+def test_evaluate_defaults_to_cocos_thresholds(tiny_coco, stub_load, tmp_path):
+    evaluate("yolov8n", tiny_coco.root, cards_root=tmp_path)
+    assert stub_load["pipeline"].calls[0] == {"conf": 0.001, "iou": 0.6}
+
+
+def test_evaluate_limit_and_dataset_name(tiny_coco, stub_load, tmp_path):
+    report = evaluate("yolov8n", tiny_coco.root, limit=2, dataset_name="coco", cards_root=tmp_path)
+    assert report.facts["n_images"] == 2 and report.limit == 2 and report.facts["n_annotations"] == 5
     assert report.metrics[0].dataset == "coco" and report.metrics[0].n == 2
 
 
-def test_evaluate_refuses_random_weights_classifiers_and_bad_arguments(tiny_coco, stub_load):
+def test_evaluate_refuses_random_weights_classifiers_and_bad_arguments(tiny_coco, stub_load, tmp_path):
     with pytest.raises(ConfigError, match="accuracy of random weights means nothing"):
-        evaluate("det", tiny_coco.root, weights="random", registry=StubRegistry())
-    with pytest.raises(ConfigError, match="cls is a classifier model; COCO evaluation scores detector models"):
-        evaluate("cls", tiny_coco.root, registry=StubRegistry("classifier"))
+        evaluate("yolov8n", tiny_coco.root, weights="random")
+    with pytest.raises(ConfigError, match="the classifier task has no evaluator"):
+        evaluate("resnet18", tiny_coco.root)
     with pytest.raises(InputError, match="--limit must be a positive"):
-        evaluate("det", tiny_coco.root, limit=0, registry=StubRegistry())
+        evaluate("yolov8n", tiny_coco.root, limit=0)
+    with pytest.raises(InputError, match="--conf 2.0: must be in"):
+        evaluate("yolov8n", tiny_coco.root, options={"conf": 2.0})
     with pytest.raises(UnknownModelError):
-        evaluate("yolo", tiny_coco.root, registry=StubRegistry())
+        evaluate("yolo", tiny_coco.root)
     assert "pipeline" not in stub_load  # nothing was exported or loaded for any of these
-    assert (
-        evaluate("det", tiny_coco.root, weights="random", allow_random=True, registry=StubRegistry()).metrics[0].value
-        == 1.0
-    )
+    report = evaluate("yolov8n", tiny_coco.root, weights="random", allow_random=True, cards_root=tmp_path)
+    assert report.metrics[0].value == 1.0
 
 
 def test_agreement_identical_is_one(kit):

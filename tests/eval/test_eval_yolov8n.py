@@ -47,7 +47,7 @@ def _photo_coco(root: Path) -> Path:
 
 def test_evaluate_yolov8n_random_weights_end_to_end(tmp_path, monkeypatch, yolov8n_registered):
     from zoo import api
-    from zoo.eval.api import detections_agreement_map, evaluate
+    from zoo.eval.coco import detections_agreement_map, evaluate
 
     monkeypatch.setenv("ZOO_CACHE", str(tmp_path / "cache"))
     data = _photo_coco(tmp_path / "photos")

@@ -1,4 +1,4 @@
-"""zoo.export.int8 / calibrate / ncnn_param: ncnn's int8 format written from Python.
+"""zoo.convert.int8 / calibrate / ncnn_param: ncnn's int8 format written from Python.
 
 Most tests use a tiny ncnn model written by hand (``write_tiny_model``): no torch or pnnx, and
 stock ncnn loads it in milliseconds. The slow test exports a small CNN with pnnx, as the export
@@ -17,19 +17,18 @@ import pytest
 
 ncnn = pytest.importorskip("ncnn")
 
-from zoo.errors import ExportError, InputError, ZooError  # noqa: E402
-from zoo.export import calibrate as cal  # noqa: E402
-from zoo.export.int8 import (  # noqa: E402
+from zoo.convert import calibrate as cal  # noqa: E402
+from zoo.convert.int8 import (  # noqa: E402
     Int8Report,
-    cosine,
-    int8_option,
     layer_sensitivity,
     quantize_ncnn,
     quantize_rows,
     round_half_away,
     run_outputs,
 )
-from zoo.export.ncnn_param import (  # noqa: E402
+from zoo.errors import ExportError, InputError, ZooError  # noqa: E402
+from zoo.numerics import cosine  # noqa: E402
+from zoo.runtimes.ncnn.param import (  # noqa: E402
     TAG_FP16,
     TAG_INT8,
     format_param,
@@ -37,6 +36,7 @@ from zoo.export.ncnn_param import (  # noqa: E402
     parse_param,
     read_param,
 )
+from zoo.runtimes.ncnn.session import FP32_OPTIONS, INT8_OPTIONS  # noqa: E402
 
 MEAN = np.array([0.485, 0.456, 0.406], np.float32)
 STD = np.array([0.229, 0.224, 0.225], np.float32)
@@ -119,9 +119,8 @@ def tiny(tmp_path: Path) -> tuple[Path, Path]:
 
 
 def _outputs(param: Path, bin_: Path, samples: list[dict[str, np.ndarray]], int8: bool) -> list:
-    opt = int8_option(ncnn) if int8 else cal.fp32_option(ncnn)
-    net = cal.load_net(param, bin_, opt)
-    return [run_outputs(net, cal.to_ncnn_inputs(s, ["in0"])) for s in samples]
+    net = cal.open_net(param, bin_, INT8_OPTIONS if int8 else FP32_OPTIONS)
+    return [run_outputs(net, cal.check_sample(s, ["in0"])) for s in samples]
 
 
 # ----------------------------------------------------------------------------- .param / .bin

@@ -626,3 +626,135 @@ def predict_dataset(
         if progress:
             progress(k + 1, len(images))
     return run
+
+
+# -- one pipeline's detections scored against another's ------------------------------------------
+def _areas(boxes: np.ndarray) -> np.ndarray:
+    return (boxes[:, 2] - boxes[:, 0]).clip(0) * (boxes[:, 3] - boxes[:, 1]).clip(0)
+
+
+def detections_agreement_map(ref: Sequence[Any], cand: Sequence[Any]) -> float:
+    """mAP@[.5:.95] of ``cand`` scored against ``ref`` taken as ground truth, image by image.
+
+    For int8-vs-fp32 fidelity: pass the reference pipeline's detections at a working confidence
+    (e.g. 0.25) as ``ref`` and the candidate's at a low one (e.g. 0.001) as ``cand``. Classes are
+    the detectors' own labels. As in COCO, only classes present in ``ref`` are averaged: a
+    candidate class the reference never saw is not penalised. No reference boxes at all: 1.0 when
+    the candidate has none either, else 0.0. Zero-area boxes (clipped flat at the image edge) are
+    left out on both sides: IoU with them is 0, so COCO would count each as a miss (reference) or
+    a false positive (candidate) even when the two sets are identical.
+    """
+    if len(ref) != len(cand):
+        raise InputError(
+            f"detections_agreement_map needs one candidate per reference image, got {len(ref)} and {len(cand)}"
+        )
+    annotations: list[dict[str, Any]] = []
+    images: list[dict[str, Any]] = []
+    labels: set[int] = set()
+    for image_id, r in enumerate(ref, start=1):
+        boxes, _, classes = detection_arrays(r)
+        width = max(1, int(np.ceil(boxes[:, 2].max()))) if len(boxes) else 1
+        height = max(1, int(np.ceil(boxes[:, 3].max()))) if len(boxes) else 1
+        images.append({"id": image_id, "file_name": f"{image_id}", "width": width, "height": height})
+        for (x1, y1, x2, y2), c in zip(boxes.tolist(), classes.tolist(), strict=True):
+            w, h = max(x2 - x1, 0.0), max(y2 - y1, 0.0)
+            if w * h <= 0:
+                continue  # a zero-area box (clipped flat at the image edge) has IoU 0 with anything
+            annotations.append(
+                {
+                    "id": len(annotations) + 1,
+                    "image_id": image_id,
+                    "category_id": int(c) + 1,
+                    "bbox": [x1, y1, w, h],
+                    "area": w * h,
+                    "iscrowd": 0,
+                }
+            )
+            labels.add(int(c))
+    n_cand = sum(int(np.count_nonzero(_areas(detection_arrays(c)[0]) > 0)) for c in cand)
+    if not annotations:
+        return 1.0 if n_cand == 0 else 0.0
+    labels |= {int(c) for d in cand for c in detection_arrays(d)[2].tolist() if c >= 0}
+    # Category id = label + 1 (COCO's libraries treat id 0 as 'no category' in places).
+    categories = CategoryMap(
+        "contiguous",
+        tuple(range(1, max(labels) + 2)),
+        tuple(str(i) for i in range(max(labels) + 1)),
+        frozenset(range(1, max(labels) + 2)),
+    )
+    ground_truth = {
+        "images": images,
+        "annotations": annotations,
+        "categories": [{"id": cid, "name": str(cid - 1)} for cid in categories.category_ids],
+    }
+    results = [
+        entry
+        for image_id, d in enumerate(cand, start=1)
+        for entry in detections_to_coco(image_id, d, categories)
+        if entry["bbox"][2] * entry["bbox"][3] > 0
+    ]
+    return coco_map(ground_truth, results).map
+
+
+# -- the Evaluator a box-detecting task uses ----------------------------------------------------
+class BoxEvaluator:
+    """COCO bbox mAP@[.5:.95] and mAP@.5 of a predictor whose results have boxes, scores and
+    class ids (``zoo.results.Detections``), on a COCO-format instances set. A task sets
+    ``evaluator=BoxEvaluator()`` in its TaskDef; the run options 'conf' and 'iou' are passed to the
+    predictor (COCO's convention: a very low confidence threshold, 0.001)."""
+
+    metric = "mAP@[.5:.95]"
+
+    def __init__(self, defaults: Mapping[str, Any] | None = None) -> None:
+        self.defaults = dict(defaults or {})
+        """Predictor options used when the user gives none (COCO's: conf 0.001, iou 0.6)."""
+
+    def load(self, data: Path, *, limit: int | None, name: str | None) -> tuple[CocoDataset, int | None]:
+        dataset = load_coco(data, name=name)
+        missing_images(dataset.select(limit), dataset.annotation_file)
+        return dataset, limit
+
+    def evaluate(
+        self,
+        loaded: tuple[CocoDataset, int | None],
+        predictor: Any,
+        *,
+        options: Mapping[str, Any],
+        results_file: Path | None,
+        progress: Callable[[int, int], None] | None,
+    ) -> Any:
+        import statistics
+
+        from zoo.card import Metric
+        from zoo.tasks import EvalOutcome
+
+        dataset, limit = loaded
+        options = {**self.defaults, **{k: v for k, v in options.items() if v is not None}}
+        run = predict_dataset(dataset, lambda rgb: predictor(rgb, **options), limit, progress)
+        t0 = time.perf_counter()
+        scores = coco_map(dataset.ground_truth, run.results, run.image_ids)
+        score_ms = (time.perf_counter() - t0) * 1e3
+        written = str(write_results(results_file, run.results)) if results_file is not None else None
+        n = len(run.image_ids)
+        return EvalOutcome(
+            metrics=[
+                Metric(name="mAP@[.5:.95]", value=scores.map, dataset=dataset.name, split=dataset.split, n=n),
+                Metric(name="mAP@.5", value=scores.map50, dataset=dataset.name, split=dataset.split, n=n),
+            ],
+            facts={
+                "library": scores.library,
+                "annotation_file": str(dataset.annotation_file),
+                "images_dir": str(dataset.images_dir),
+                "n_images": n,
+                "n_annotations": dataset.n_annotations(run.image_ids),
+                "n_detections": run.n_detections,
+                "n_dropped_labels": run.n_dropped_labels,
+                "category_scheme": dataset.categories.scheme,
+                "stats": scores.stats,
+                "predict_median_ms": statistics.median(run.per_image_ns) / 1e6,
+                "predict_total_s": sum(run.per_image_ns) / 1e9,
+                "score_ms": score_ms,
+                "results_file": written,
+                **{k: v for k, v in options.items() if v is not None},
+            },
+        )

@@ -62,7 +62,7 @@ def test_agreement() -> None:
 
 def test_resnet18_counts_come_out_of_the_model() -> None:
     torch = pytest.importorskip("torch")
-    from zoo.bench.count import count_macs, count_params
+    from zoo.convert.count import count_macs, count_params
     from zoo_classifier import resnet
 
     model = resnet.resnet18().eval()
@@ -107,7 +107,7 @@ def test_export_fp32_and_fp16_parity_then_bench_run_and_table(tmp_path: Path, mo
     fp32 = json.loads(res.stdout)
     assert fp32["params"] == 11_689_512 and fp32["macs"] == 1_814_073_344
     assert fp32["parity"]["max_abs_diff"] < 1e-4 and fp32["parity"]["agreement"]["top1_agreement"] == 1.0
-    assert fp32["ncnn_options"]["use_fp16_storage"] is False
+    assert fp32["components"]["model"]["runtime_options"]["use_fp16_storage"] is False
     steps = [s["step"] for s in fp32["steps"]]
     assert steps == ["trace", "pnnx"]
     folder = Path(fp32["folder"])
@@ -145,7 +145,7 @@ def test_export_fp32_and_fp16_parity_then_bench_run_and_table(tmp_path: Path, mo
     )
     assert res.exit_code == 0, res.output
     cards = json.loads(res.stdout)
-    assert [c["dtype"] for c in cards] == ["fp32", "fp16"]
+    assert [c["precision"] for c in cards] == ["fp32", "fp16"]
     result = cards[0]["results"][0]
     assert result["latency"]["runs"] == 5 and result["fps"] > 0 and result["pipeline_latency"]["runs"] == 5
     assert cards[0]["accuracy_reason"] == "random weights" and cards[0]["weights"]["random"] is True
@@ -182,8 +182,8 @@ def test_arm_parity_of_resnet18_in_all_three_dtypes(tmp_path: Path, monkeypatch:
     fp32, fp16, int8 = (out[d]["zoo-options"] for d in ("fp32", "fp16", "int8"))
     assert fp32["max_abs_diff"] < 1e-4  # true fp32 on both sides (FACTS: 3e-7)
     assert int8["bit_exact"]  # ncnn's int8 kernels agree exactly (FACTS)
-    assert fp16["cosine"] > 0.999 and fp16["argmax_agreement"] == 1.0  # ARM runs real fp16 arithmetic
-    card = json.loads(next((tmp_path / "cards").glob("resnet18__int8__*/card.json")).read_text())
+    assert fp16["cosine"] > 0.999 and fp16["agreement"]["top1_agreement"] == 1.0  # ARM runs real fp16 arithmetic
+    card = json.loads(next((tmp_path / "cards").glob("resnet18__ncnn-int8__*/card.json")).read_text())
     assert card["extra"]["arm_parity"]["zoo-options"]["cpu"] == "cortex-a76"
 
 
@@ -216,13 +216,14 @@ def test_int8_export_keep_float_sensitivity_and_bad_names(tmp_path: Path, monkey
     )
     assert res.exit_code == 0, res.output
     m = json.loads(res.stdout)
-    assert m["ncnn_options"]["use_int8_inference"] is True and m["extra"]["calibration_count"] == 20
+    assert m["components"]["model"]["runtime_options"]["use_int8_inference"] is True
+    assert m["extra"]["calibration_count"] == 20
     assert m["parity"]["agreement"]["top1_agreement"] >= 0.875 and m["parity"]["min_cosine"] > 0.99
     int8_step = next(s for s in m["steps"] if s["step"] == "int8")
     assert ["linear_21", "requested"] in [
         list(k) if isinstance(k, list) else [k["name"], k["reason"]] for k in int8_step["meta"]["kept_float"]
     ]
-    param = (Path(m["folder"]) / m["files"]["param"]).read_text()
+    param = (Path(m["folder"]) / m["components"]["model"]["files"]["param"]).read_text()
     assert "8=2" in param  # int8 convolutions in the .param, as ncnn2int8 writes them
 
     res = runner.invoke(

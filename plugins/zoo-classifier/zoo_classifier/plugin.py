@@ -6,8 +6,9 @@ from collections.abc import Callable
 from typing import Any
 
 from zoo import hookimpl
+from zoo.results import Classification
 from zoo.specs import ModelSpec, PostSpec, PreSpec, TensorSpec
-from zoo.tasks import TaskDef
+from zoo.tasks import HubInfo, TaskDef, TaskOption, positive
 from zoo_classifier import processing
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -26,6 +27,8 @@ def _resnet(model_id: str, description: str) -> ModelSpec:
         outputs=(TensorSpec(name="out0", shape=(1, 1000)),),
         pre=IMAGENET_PRE,
         post=PostSpec(decoder="topk", labels="imagenet", params={"top_k": 5}),
+        license="BSD-3-Clause",
+        datasets=("imagenet-1k",),
     )
 
 
@@ -35,11 +38,14 @@ def register_tasks(register: Callable[[TaskDef], None]) -> None:
         TaskDef(
             name="classifier",
             description="Image classification: one label distribution per image.",
+            result_type=Classification,
             default_metric="top1",
             preprocess=processing.preprocess,
             postprocess=processing.postprocess,
             agreement=processing.agreement,
-            run_options={"top_k": 5},
+            pre_kinds=("resize_crop", "resize"),
+            options=(TaskOption("top_k", int, None, "how many labels (default: the model's, 5)", check=positive),),
+            hub=HubInfo(pipeline_tag="image-classification"),
         )
     )
 
@@ -57,12 +63,9 @@ _BUILDERS = {"resnet18": "resnet18", "resnet34": "resnet34"}
 def build_model(spec: ModelSpec, weights: str | None) -> Any:
     if spec.id not in _BUILDERS:
         return None
-    import torch
-
     from zoo.checkpoints import load_state_dict, load_strict
     from zoo_classifier import resnet
 
-    torch.manual_seed(0)
     model = getattr(resnet, _BUILDERS[spec.id])()
     if weights is None:
         resnet.randomize_batchnorm(model, seed=0)

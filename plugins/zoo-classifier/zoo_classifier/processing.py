@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib.resources import files
 from typing import Any
 
 import numpy as np
 
+from zoo.results import Classification
 from zoo.specs import ModelSpec, PreSpec
 
 
@@ -57,7 +57,7 @@ def preprocess(image: np.ndarray, pre: PreSpec) -> tuple[np.ndarray, dict[str, A
         from PIL import Image
 
         cropped = np.asarray(Image.fromarray(image).resize(pre.size[::-1], Image.BILINEAR))
-    else:
+    else:  # the task's pre_kinds refuse such a spec at registration
         raise ValueError(f"classifier preprocessing does not do {pre.kind!r}")
     return normalize_to_nchw(cropped, pre), {"orig_shape": image.shape[:2]}
 
@@ -84,34 +84,12 @@ def labels(name: str | None) -> tuple[str, ...]:
     return tuple(path.read_text(encoding="utf-8").splitlines())
 
 
-@dataclass(frozen=True)
-class Classification:
-    indices: list[int]
-    scores: list[float]
-    names: list[str] = field(default_factory=list)
-
-    @property
-    def top1(self) -> int:
-        return self.indices[0]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "top": [
-                {"index": i, "label": n, "score": s}
-                for i, s, n in zip(self.indices, self.scores, self.names or [str(i) for i in self.indices], strict=True)
-            ]
-        }
-
-    def summary(self) -> str:
-        names = self.names or [str(i) for i in self.indices]
-        return "\n".join(f"{s:7.2%}  {n} ({i})" for i, s, n in zip(self.indices, self.scores, names, strict=True))
-
-
 def postprocess(
     outputs: Mapping[str, np.ndarray], context: dict[str, Any], spec: ModelSpec, options: Mapping[str, Any]
 ) -> Classification:
     logits = next(iter(outputs.values())).reshape(-1).astype(np.float64)
-    k = int(options.get("top_k", spec.post.params.get("top_k", 5)))
+    post = spec.post.params if spec.post else {}
+    k = int(options.get("top_k") or post.get("top_k", 5))
     idx, vals = topk(softmax(logits), k)
     names = labels(spec.post.labels)
     return Classification(

@@ -9,10 +9,11 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from zoo.checkpoints import Inert, read_checkpoint  # noqa: E402
 from zoo.errors import CheckpointError  # noqa: E402
 from zoo_detector import plugin  # noqa: E402
 from zoo_detector.decode import make_grid  # noqa: E402
-from zoo_detector.loaders import Inert, load_ultralytics, restricted_load  # noqa: E402
+from zoo_detector.loaders import load_ultralytics  # noqa: E402
 from zoo_detector.nets.common import count_params  # noqa: E402
 from zoo_detector.nets.fcos import fcos_resnet50_fpn, upgrade_fpn_keys  # noqa: E402
 from zoo_detector.nets.yolov8 import yolov8n  # noqa: E402
@@ -21,9 +22,17 @@ from zoo_detector.nets.yolox import space_to_depth, space_to_depth_reference, yo
 SPECS = {"yolov8n": plugin._yolov8n(), "yolox-s": plugin._yolox_s(), "fcos": plugin._fcos()}
 
 
+def _build(name: str) -> torch.nn.Module:
+    """A random build the way the core makes one: seeded (torch, numpy, random), then the plugin."""
+    from zoo.registry import seed_everything
+
+    seed_everything(0)
+    return plugin.build_model(spec=SPECS[name], weights=None)
+
+
 @pytest.fixture(scope="module")
 def models() -> dict[str, torch.nn.Module]:
-    return {name: plugin.build_model(spec=spec, weights=None) for name, spec in SPECS.items()}
+    return {name: _build(name) for name in SPECS}
 
 
 def test_upstream_key_layouts_and_param_counts(models: dict[str, torch.nn.Module]) -> None:
@@ -46,12 +55,12 @@ def test_raw_head_shapes_follow_the_grid(models: dict[str, torch.nn.Module], nam
     with torch.no_grad():
         out = models[name](torch.rand(1, 3, 128, 192))
     strides = tuple(spec.post.params["strides"])
-    assert out.shape == (1, spec.outputs[0].shape[1], len(make_grid((128, 192), strides, 0.0).points))
-    assert spec.outputs[0].shape[2] == len(make_grid(spec.pre.size, strides, 0.0).points)
+    assert out.shape == (1, spec.component.outputs[0].shape[1], len(make_grid((128, 192), strides, 0.0).points))
+    assert spec.component.outputs[0].shape[2] == len(make_grid(spec.pre.size, strides, 0.0).points)
 
 
 def test_random_weights_are_deterministic_and_input_dependent(models: dict[str, torch.nn.Module]) -> None:
-    again = plugin.build_model(spec=SPECS["yolox-s"], weights=None)
+    again = _build("yolox-s")
     for a, b in zip(models["yolox-s"].state_dict().values(), again.state_dict().values(), strict=True):
         assert torch.equal(a, b)
     gen = torch.Generator().manual_seed(1)
@@ -99,7 +108,7 @@ def test_restricted_unpickler_reads_whole_model_pickles(tmp_path: Path) -> None:
         from zoo.checkpoints import load_state_dict
 
         load_state_dict(path)
-    obj = restricted_load(path)
+    obj = read_checkpoint(path, allow_objects=True)
     assert isinstance(obj["model"], Inert) and "zoo_detector.nets.yolov8" in obj["model"].origin
     state = load_ultralytics(path)
     ref = {k: v.float() if v.is_floating_point() else v for k, v in model.state_dict().items()}
@@ -119,7 +128,7 @@ def test_restricted_unpickler_never_runs_pickled_code(tmp_path: Path, monkeypatc
     monkeypatch.chdir(tmp_path)
     path = tmp_path / "evil.pt"
     torch.save({"model": _Boom(), "x": torch.zeros(1)}, path, pickle_protocol=pickle.HIGHEST_PROTOCOL)
-    obj = restricted_load(path)
+    obj = read_checkpoint(path, allow_objects=True)
     assert not (tmp_path / "PWNED").exists()
     assert isinstance(obj["model"], Inert) and obj["model"].origin in ("os.system", "posix.system")
     with pytest.raises(CheckpointError, match="pickled torch module"):
@@ -129,8 +138,8 @@ def test_restricted_unpickler_never_runs_pickled_code(tmp_path: Path, monkeypatc
 def test_restricted_loader_refuses_non_checkpoints(tmp_path: Path) -> None:
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"not a zip")
-    with pytest.raises(CheckpointError, match="zip-format"):
-        restricted_load(bad)
+    with pytest.raises(CheckpointError, match="not a PyTorch checkpoint"):
+        read_checkpoint(bad, allow_objects=True)
 
 
 def test_restricted_unpickler_reads_python2_names(tmp_path: Path) -> None:
@@ -138,6 +147,6 @@ def test_restricted_unpickler_reads_python2_names(tmp_path: Path) -> None:
     # carry a ``_non_persistent_buffers_set``); those must map to the real builtins, not placeholders
     path = tmp_path / "p2.pt"
     torch.save({"s": {1, 2}, "f": frozenset({3}), "t": torch.ones(2)}, path, pickle_protocol=2)
-    obj = restricted_load(path)
+    obj = read_checkpoint(path, allow_objects=True)
     assert obj["s"] == {1, 2} and isinstance(obj["s"], set)
     assert obj["f"] == frozenset({3}) and torch.equal(obj["t"], torch.ones(2))

@@ -5,13 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from zoo.results import Detections
 from zoo.specs import PreSpec
 from zoo_detector import processing
 from zoo_detector.decode import decode_fcos, decode_yolov8, decode_yolox, make_grid
 from zoo_detector.letterbox import letterbox, letterbox_boxes, resize_bilinear, unletterbox_boxes
 from zoo_detector.nms import _greedy_scan, box_iou, nms
 from zoo_detector.plugin import _fcos, _yolov8n, _yolox_s
-from zoo_detector.result import Detections, agreement, draw
+from zoo_detector.result import agreement
 
 
 def _image(h: int, w: int, seed: int = 0) -> np.ndarray:
@@ -63,9 +64,13 @@ def test_preprocess_yolox_is_bgr_unscaled_and_fcos_is_normalised() -> None:
     assert ctx["input_hw"] == (640, 640)
 
 
-def test_preprocess_rejects_other_kinds() -> None:
-    with pytest.raises(ValueError, match="letterbox"):
-        processing.preprocess(_image(8, 8), PreSpec(kind="resize", size=(64, 64)))
+def test_other_preprocessing_kinds_are_refused_at_registration() -> None:
+    from zoo.registry import get_registry
+
+    task = get_registry().task("detector")
+    bad = _yolov8n().model_copy(update={"pre": PreSpec(kind="resize", size=(64, 64))})
+    problem = task.spec_problem(bad)
+    assert problem is not None and "'resize'" in problem and "letterbox" in problem
 
 
 # -- decoders on hand-built heads ----------------------------------------------------------------
@@ -106,7 +111,7 @@ def test_decode_yolox_known_box() -> None:
 def test_decode_fcos_known_box_multilabel() -> None:
     spec = _fcos()
     grid = make_grid((640, 640), (8, 16, 32, 64, 128), 0.0)
-    assert len(grid.points) == spec.outputs[0].shape[2] == 8525
+    assert len(grid.points) == spec.component.outputs[0].shape[2] == 8525
     raw = np.full((96, 8525), -20.0, np.float32)
     a = _anchor(grid, 64, 64 * 4, 64 * 2)  # P6 cell (row 2, col 4) → point (256, 128)
     raw[:4, a] = [1.0, 0.5, 2.0, 1.5]
@@ -171,7 +176,7 @@ def test_zero_detections_is_an_empty_result() -> None:
     x, ctx = processing.preprocess(_image(50, 70), spec.pre)
     det = processing.postprocess({"out0": np.full((1, 144, 8400), -30.0, np.float32)}, ctx, spec, {})
     assert len(det) == 0 and det.to_dict()["detections"] == [] and det.summary() == "no detections"
-    assert draw(_image(50, 70), det).shape == (50, 70, 3)
+    assert det.draw(_image(50, 70)).shape == (50, 70, 3)
 
 
 def test_postprocess_maps_boxes_to_original_pixels_and_honours_options() -> None:
@@ -190,7 +195,7 @@ def test_postprocess_maps_boxes_to_original_pixels_and_honours_options() -> None
     d = det.to_dict()
     assert d["count"] == 1 and d["image_size"] == {"height": 320, "width": 640}
     assert "person" in det.summary()
-    drawn = draw(image, det)
+    drawn = det.draw(image)
     assert drawn.shape == image.shape and not np.array_equal(drawn, image)
 
 

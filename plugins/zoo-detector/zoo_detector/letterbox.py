@@ -4,8 +4,8 @@ The resize is bilinear with half-pixel centres and no antialiasing, as OpenCV's 
 Ultralytics and Megvii train and predict with (Pillow's resize antialiases when shrinking, which
 shifts activations away from what the weights saw). Two implementations of the same rule:
 
-* ``letterbox_blob`` — the inference path: ncnn's own C++ pixel routines (``from_pixels_resize``,
-  ``copy_make_border``, ``substract_mean_normalize``; OpenCV's fixed-point bilinear, so within ±1
+* ``letterbox_blob`` — the inference path: ``zoo.imageops`` (ncnn's own C++ pixel routines (``from_pixels_resize``,
+  ``copy_make_border``, ``substract_mean_normalize``); OpenCV's fixed-point bilinear, so within ±1
   grey level of it), straight to the network's float CHW input. About 10× faster than numpy on a
   640×480 photo, and it needs nothing the Pi-side runtime doesn't already have.
 * ``resize_bilinear`` / ``letterbox`` — pure numpy, float arithmetic: the readable reference that
@@ -84,23 +84,13 @@ def letterbox_blob(
 ) -> tuple[np.ndarray, Letterbox]:
     """RGB uint8 H×W×3 → the letterboxed network input, float32 3×H×W: ``(pixel·scale − mean) / std``
     per channel (in the output channel order), padding ``pad_value`` before normalisation."""
-    import ncnn
+    from zoo.imageops import resize_pad_normalize
 
     geo = letterbox_geometry(image.shape[:2], size)
-    (h, w), (nh, nw) = image.shape[:2], geo.new_shape
-    kind = ncnn.Mat.PixelType.PIXEL_RGB2BGR if bgr else ncnn.Mat.PixelType.PIXEL_RGB
-    mat = ncnn.Mat.from_pixels_resize(np.ascontiguousarray(image, dtype=np.uint8), kind, w, h, nw, nh)
-    bottom, right = size[0] - nh - geo.top, size[1] - nw - geo.left
-    if geo.top or bottom or geo.left or right:
-        mat = ncnn.copy_make_border(mat, geo.top, bottom, geo.left, right, ncnn.BorderType.BORDER_CONSTANT,
-                                    float(pad_value))
-    # (p·scale − mean)/std == (p − mean/scale) · (scale/std): ncnn's subtract-then-multiply form
-    if any(mean) or scale != 1.0 or any(s != 1.0 for s in std):
-        if scale == 0:
-            raise ValueError("letterbox_blob: scale must be non-zero")
-        mean_px = [m / scale for m in mean] if any(mean) else []
-        mat.substract_mean_normalize(mean_px, [scale / s for s in std])
-    return np.array(mat, dtype=np.float32, copy=True).reshape(3, size[0], size[1]), geo
+    nh, nw = geo.new_shape
+    pad = (geo.top, size[0] - nh - geo.top, geo.left, size[1] - nw - geo.left)
+    blob = resize_pad_normalize(image, (nh, nw), pad, float(pad_value), bgr=bgr, scale=scale, mean=mean, std=std)
+    return blob, geo
 
 
 def unletterbox_boxes(boxes: np.ndarray, geo: Letterbox) -> np.ndarray:

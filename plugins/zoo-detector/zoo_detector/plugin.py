@@ -6,8 +6,10 @@ from collections.abc import Callable
 from typing import Any
 
 from zoo import hookimpl
+from zoo.eval.coco import BoxEvaluator
+from zoo.results import Detections
 from zoo.specs import ExportRecipe, ModelSpec, PostSpec, PreSpec, TensorSpec, default_recipes
-from zoo.tasks import TaskDef
+from zoo.tasks import HubInfo, TaskDef, TaskOption, in_unit_interval, positive
 from zoo_detector import processing, result
 
 YOLO_SIZE = (640, 640)
@@ -28,9 +30,7 @@ def _minmax_int8_recipes() -> dict[str, ExportRecipe]:
     activations, which carry the large logits that separate a confident box from the rest.
     YOLOX shares the SiLU/CSP design. (resnet18, ReLU, keeps KL: 92% vs 83% top-1 agreement.)
     """
-    recipes = default_recipes()
-    recipes["int8"] = ExportRecipe(steps=recipes["int8"].steps, options={"int8": {"method": "minmax"}})
-    return recipes
+    return default_recipes(int8_method="minmax")
 
 
 def _anchors(size: tuple[int, int], strides: tuple[int, ...]) -> int:
@@ -53,6 +53,8 @@ def _yolov8n() -> ModelSpec:
                       params={"conf": 0.25, "iou": 0.45, "max_det": 300, "strides": list(strides), "reg_max": 16,
                               "max_candidates": 1000}),
         recipes=_minmax_int8_recipes(),
+        license="AGPL-3.0",
+        datasets=("coco",),
         notes="Raw head out0 = 64 DFL logits (4 sides × 16 bins) + 80 class logits per anchor; decoded in numpy.",
     )
 
@@ -74,6 +76,8 @@ def _yolox_s() -> ModelSpec:
                       params={"conf": 0.25, "iou": 0.45, "max_det": 300, "strides": list(strides),
                               "max_candidates": 1000}),
         recipes=_minmax_int8_recipes(),
+        license="Apache-2.0",
+        datasets=("coco",),
         notes="Raw head out0 = dx, dy, log w, log h, objectness logit, 80 class logits per anchor. "
         "Letterbox is centred; Megvii pads bottom/right only (same scale, boxes map back either way).",
     )
@@ -97,6 +101,8 @@ def _fcos() -> ModelSpec:
         post=PostSpec(decoder="fcos", labels="coco91",
                       params={"conf": 0.2, "iou": 0.6, "max_det": 100, "strides": list(strides),
                               "topk_candidates": 1000, "max_candidates": 1000}),
+        license="BSD-3-Clause",
+        datasets=("coco",),
         notes="Raw head out0 = ltrb (ReLU'd, stride units), centerness logit, 91 class logits per anchor. "
         "Static 640×640 letterbox instead of torchvision's 800-1333 resize.",
     )
@@ -104,20 +110,32 @@ def _fcos() -> ModelSpec:
 
 @hookimpl
 def register_tasks(register: Callable[[TaskDef], None]) -> None:
+    both = ("run", "eval")
     register(
         TaskDef(
             name="detector",
             description="Object detection: boxes, classes and scores per image.",
+            result_type=Detections,
             default_metric="mAP50-95",
             preprocess=processing.preprocess,
             postprocess=processing.postprocess,
-            agreement=result.agreement,  # type: ignore[arg-type]
-            draw=result.draw,  # type: ignore[arg-type]
-            # None = the model's own default (spec.post.params); Pipeline drops None user values.
-            run_options={"conf": None, "iou": None, "max_det": None},
+            agreement=result.agreement,
+            pre_kinds=("letterbox",),
+            # None = the model's own default (spec.post.params); zoo eval's evaluator uses COCO's
+            # convention (conf 0.001, iou 0.6) unless given.
+            options=(
+                TaskOption("conf", float, None, "score threshold (default: the model's; eval: 0.001)", both,
+                           in_unit_interval),
+                TaskOption("iou", float, None, "NMS IoU threshold (default: the model's; eval: 0.6)", both,
+                           in_unit_interval),
+                TaskOption("max_det", int, None, "at most this many boxes (default: the model's)", both, positive),
+                TaskOption("top_k", int, None, "only the K highest-scoring boxes", ("run",), positive),
+            ),  # fmt: skip
             # Parity compares boxes at a threshold below COCO-eval's 0.001: random weights keep the
             # Ultralytics class prior (scores about 1e-4), and would otherwise give no boxes at all.
             parity_options={"conf": 1e-4},
+            evaluator=BoxEvaluator(defaults={"conf": 0.001, "iou": 0.6}),
+            hub=HubInfo(pipeline_tag="object-detection"),
         )
     )
 
@@ -182,11 +200,8 @@ def build_model(spec: ModelSpec, weights: str | None) -> Any:
     builder = _BUILDERS.get(spec.id)
     if builder is None:
         return None
-    import torch
-
     from zoo_detector.nets.common import randomize
 
-    torch.manual_seed(0)
     model = builder(weights)
     if weights is None:
         randomize(model, seed=0)

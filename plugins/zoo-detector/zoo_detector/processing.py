@@ -9,19 +9,17 @@ from typing import Any
 
 import numpy as np
 
+from zoo.results import Detections
 from zoo.specs import ModelSpec, PreSpec
 from zoo_detector.decode import DECODERS
 from zoo_detector.letterbox import Letterbox, letterbox_blob, unletterbox_boxes
 from zoo_detector.nms import nms
-from zoo_detector.result import Detections
 
 RUN_OPTIONS = ("conf", "iou", "max_det")
 
 
 def preprocess(image: np.ndarray, pre: PreSpec) -> tuple[np.ndarray, dict[str, Any]]:
     """Letterbox to the static input, then channel order, scale, mean/std → float32 1×3×H×W."""
-    if pre.kind != "letterbox":
-        raise ValueError(f"detector preprocessing does letterbox only, not {pre.kind!r}")
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
         raise ValueError(f"expected an RGB uint8 H×W×3 image, got {image.dtype} {image.shape}")
     x, geo = letterbox_blob(image, pre.size, pre.pad_value, bgr=pre.channel_order == "BGR", scale=pre.scale,
@@ -46,7 +44,7 @@ def threshold(name: str, spec: ModelSpec, options: Mapping[str, Any]) -> Any:
 
 def _raw_head(outputs: Mapping[str, np.ndarray], spec: ModelSpec) -> np.ndarray:
     """The raw head as (channels, anchors), whatever axes the runtime dropped."""
-    out = spec.outputs[0] if spec.outputs else None
+    out = spec.component.outputs[0] if spec.component.outputs else None
     if out is not None and out.name in outputs:
         array = outputs[out.name]
     elif len(outputs) == 1:
@@ -69,7 +67,8 @@ def postprocess(
     conf, iou, max_det = (threshold(k, spec, options) for k in RUN_OPTIONS)
     geo: Letterbox = context["letterbox"]
     cand = decoder(_raw_head(outputs, spec), context["input_hw"], spec.post.params, float(conf))
-    kept = cand.take(nms(cand.boxes, cand.scores, float(iou), cand.classes, int(max_det)))
+    top_k = options.get("top_k")
+    kept = cand.take(nms(cand.boxes, cand.scores, float(iou), cand.classes, int(top_k or max_det)))
     names = labels(spec.post.labels)
     return Detections(
         boxes=unletterbox_boxes(kept.boxes, geo),

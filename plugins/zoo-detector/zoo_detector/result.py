@@ -1,84 +1,11 @@
-"""The detector's result type, how to draw it, and how two sets of results agree."""
+"""How two sets of detector results agree (the task's parity and int8 fidelity measure)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
-
 import numpy as np
 
+from zoo.results import Detections
 from zoo_detector.nms import box_iou
-
-
-@dataclass(frozen=True)
-class Detections:
-    """Boxes in original-image pixels (xyxy), highest score first."""
-
-    boxes: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), np.float32))
-    scores: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
-    class_ids: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
-    names: tuple[str, ...] = ()
-    image_shape: tuple[int, int] = (0, 0)
-
-    def __len__(self) -> int:
-        return len(self.scores)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "image_size": {"height": int(self.image_shape[0]), "width": int(self.image_shape[1])},
-            "count": len(self),
-            "detections": [
-                {"label": n, "class_id": int(c), "score": round(float(s), 5),
-                 "box": [round(float(v), 2) for v in b]}
-                for b, s, c, n in zip(self.boxes, self.scores, self.class_ids, self.names, strict=False)
-            ],
-        }
-
-    def take(self, index: np.ndarray) -> Detections:
-        """The detections at ``index`` (in that order), same image."""
-        names = tuple(self.names[i] for i in index) if self.names else ()
-        return Detections(boxes=self.boxes[index], scores=self.scores[index], class_ids=self.class_ids[index],
-                          names=names, image_shape=self.image_shape)
-
-    def summary(self) -> str:
-        if not len(self):
-            return "no detections"
-        return "\n".join(
-            f"{s:6.1%}  {n:<16} [{b[0]:.0f}, {b[1]:.0f}, {b[2]:.0f}, {b[3]:.0f}]"
-            for b, s, n in zip(self.boxes, self.scores, self.names, strict=False)
-        )
-
-
-def _colour(class_id: int) -> tuple[int, int, int]:
-    """A stable, distinct colour per class (golden-ratio hue steps)."""
-    import colorsys
-
-    r, g, b = colorsys.hsv_to_rgb((class_id * 0.618033988749895) % 1.0, 0.85, 0.95)
-    return int(r * 255), int(g * 255), int(b * 255)
-
-
-def draw(image: np.ndarray, result: Detections) -> np.ndarray:
-    """Boxes and 'label score' tags on a copy of ``image`` (RGB uint8)."""
-    from PIL import Image, ImageDraw, ImageFont
-
-    canvas = Image.fromarray(np.ascontiguousarray(image))
-    pen = ImageDraw.Draw(canvas)
-    width = max(1, round(min(canvas.size) / 300))
-    try:
-        font = ImageFont.load_default(size=max(10, min(canvas.size) // 40))
-    except TypeError:  # Pillow < 10.1 has one fixed-size default font
-        font = ImageFont.load_default()
-    for box, score, cid, name in zip(result.boxes, result.scores, result.class_ids, result.names, strict=False):
-        colour = _colour(int(cid))
-        x1, y1, x2, y2 = (float(v) for v in box)
-        pen.rectangle((x1, y1, max(x1, x2), max(y1, y2)), outline=colour, width=width)
-        text = f"{name} {score:.2f}"
-        left, top, right, bottom = pen.textbbox((x1, y1), text, font=font)
-        th = bottom - top
-        ty = y1 - th - 2 if y1 - th - 2 >= 0 else y1
-        pen.rectangle((x1, ty, x1 + (right - left) + 4, ty + th + 2), fill=colour)
-        pen.text((x1 + 2, ty), text, fill=(255, 255, 255), font=font)
-    return np.asarray(canvas)
 
 
 def agreement(reference: list[Detections], candidate: list[Detections], iou_threshold: float = 0.5) -> dict[str, float]:
@@ -136,7 +63,7 @@ def _map_vs_reference(reference: list[Detections], candidate: list[Detections]) 
     from zoo.errors import MissingDependencyError
 
     try:
-        from zoo.eval.api import detections_agreement_map
+        from zoo.eval.coco import detections_agreement_map
 
         # image by image, then the mean: pooling images would rank one image's long tail against
         # another's confident boxes, and scores are only comparable within an image

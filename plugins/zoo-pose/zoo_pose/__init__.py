@@ -1,0 +1,1 @@
+"""zoo plugin: 2-D human pose estimation."""

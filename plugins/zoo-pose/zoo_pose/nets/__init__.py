@@ -1,0 +1,1 @@
+"""Torch modules in the upstream checkpoint layouts (imported only on the export side)."""

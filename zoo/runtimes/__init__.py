@@ -1,0 +1,75 @@
+"""Runtimes: what runs an exported component. Each is an object registered through the
+``register_runtimes`` hook — the core registers ncnn and onnxruntime through it, exactly as a
+third-party plugin registers its own.
+
+A ``Runtime`` says which artifact formats it loads, why it cannot run here (a missing extra), which
+options each precision runs with (recorded in the manifest and the card), checks a component's
+files before loading them, and loads them into a ``Session``. Vision runtimes give
+``TensorSession``s: named arrays in, named arrays out, batch-first as in PyTorch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from zoo.specs import TensorSpec
+
+
+@runtime_checkable
+class Session(Protocol):
+    """One loaded component. What else it offers depends on the runtime (``run`` for tensors)."""
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class TensorSession(Protocol):
+    input_names: list[str]
+    output_names: list[str]
+
+    def run(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]: ...
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class Runtime(Protocol):
+    name: str
+    """Short id users type: ``--runtime ncnn``."""
+    formats: tuple[str, ...]
+    """Artifact formats it loads ('ncnn': .param + .bin; 'onnx'; 'gguf')."""
+    extra: str
+    """The pip extra that installs its library, for the one-line error when it is missing."""
+
+    def unavailable_reason(self) -> str | None:
+        """None when usable here, else why not (and what to install)."""
+        ...
+
+    def version(self) -> str:
+        """The library's version, for cards."""
+        ...
+
+    def options_for(self, precision: str) -> dict[str, Any]:
+        """The options an artifact of ``precision`` runs with (e.g. ncnn Option flags)."""
+        ...
+
+    def check(self, fmt: str, files: Mapping[str, Path]) -> None:
+        """Validate a component's files before ``load`` (raise a ZooError naming the file)."""
+        ...
+
+    def load(
+        self,
+        fmt: str,
+        files: Mapping[str, Path],
+        *,
+        threads: int,
+        options: Mapping[str, Any],
+        outputs: Sequence[TensorSpec] = (),
+    ) -> Session:
+        """Load one component's files (role → path, e.g. param/bin) into a Session; ``outputs``
+        (names and shapes PyTorch gave at export) let a runtime restore axes it drops."""
+        ...
