@@ -53,19 +53,23 @@ def load(
     return load_flow(name, dtype, runtime, threads, weights, artifacts=artifacts, roles=roles, **kwargs)
 
 
-def export(name: str, dtype: str = "fp32", **kwargs: Any) -> Any:
+def export(name: str, dtype: str | None = None, **kwargs: Any) -> Any:
     """PyTorch → TorchScript → PNNX → ncnn (or → ONNX with ``runtime="onnxruntime"``); the folder
     and its manifest (``.folder``, ``.manifest``)."""
     from zoo.flows.export import export as export_flow
 
+    if dtype is None:
+        spec = (kwargs.get("registry") or get_registry()).get(name)
+        dtype = spec.default_precision(kwargs.get("runtime"))
     return export_flow(name, dtype, **kwargs)
 
 
-def bench(name: str, dtypes: Any = ("fp32",), threads: Any = None, **kwargs: Any) -> list[Any]:
-    """Benchmark every runtime × dtype × thread count; one ModelCard per runtime × dtype."""
+def bench(name: str, dtypes: Any = None, threads: Any = None, **kwargs: Any) -> list[Any]:
+    """Benchmark every runtime × dtype × thread count; one ModelCard per runtime × dtype (default
+    dtype: the model's own, fp32 or its first prebuilt artifact)."""
     from zoo.flows.bench import bench as bench_flow
 
-    return bench_flow(name, list(dtypes), threads, **kwargs)
+    return bench_flow(name, list(dtypes) if dtypes else None, threads, **kwargs)
 
 
 def evaluate(name: str, data: str | Path, dtype: str | None = None, **kwargs: Any) -> Any:

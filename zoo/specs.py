@@ -319,6 +319,13 @@ class ModelSpec(Frozen):
         out += [p for p, a in self.artifacts.items() if runtime in (None, a.runtime)]
         return list(dict.fromkeys(out))
 
+    def default_precision(self, runtime: str | None = None) -> str:
+        """The precision used when the user names none: fp32 where a recipe exports it (or for a
+        solution, whose parts each choose), else the first one offered — an artifact-only model's
+        first prebuilt artifact (a GGUF's q4_k_m)."""
+        have = self.precisions(runtime or self.runtime)
+        return "fp32" if "fp32" in have or not have else have[0]
+
     def runtimes(self) -> list[str]:
         return list(
             dict.fromkeys([r.runtime for r in self.recipes.values()] + [a.runtime for a in self.artifacts.values()])

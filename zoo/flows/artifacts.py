@@ -174,7 +174,7 @@ def describe(path: Path) -> Artifact:
 # -- ensuring one exists -----------------------------------------------------------------------
 def ensure_export(
     name: str,
-    precision: str = "fp32",
+    precision: str | None = None,
     runtime: str | None = None,
     weights: str | None = None,
     calib: str | Path | None = None,
@@ -183,11 +183,12 @@ def ensure_export(
     registry: Registry | None = None,
     progress: Progress | None = None,
 ) -> ExportResult:
-    """The cached export (or prebuilt artifact) for these weights, runtime and precision, made
-    first if there is none."""
+    """The cached export (or prebuilt artifact) for these weights, runtime and precision (default:
+    the model's, ``ModelSpec.default_precision``), made first if there is none."""
     reg = registry or get_registry()
     spec = reg.get(name)
     runtime = runtime or spec.runtime
+    precision = precision or spec.default_precision(runtime)
     reason = spec.unsupported_reason(precision, runtime)
     if reason:
         raise ConfigError(reason)
@@ -285,6 +286,10 @@ def materialize_artifact(
                 os.link(path, target)
             except OSError:
                 shutil.copyfile(path, target)
+        files = {kind: work / p.name for kind, p in fetched.items()}
+        rt.check(ref.format, files)
+        read_facts = getattr(rt, "describe", None)
+        facts: dict[str, Any] = dict(read_facts(ref.format, files)) if callable(read_facts) else {}
         main = next(iter(ref.files.values()))
         manifest = ExportManifest(
             model=spec.id,
@@ -303,8 +308,10 @@ def materialize_artifact(
             artifacts=[describe(work / p.name) for p in fetched.values()],
             weights=WeightsInfo(source=main.uri, sha256=file_sha256(next(iter(fetched.values()))),
                                 license=main.license or spec.license),
+            params=facts.get("params") if isinstance(facts.get("params"), int) else None,
             tool_versions={ref.runtime: rt.version()},
             parity_reason="prebuilt artifact: nothing was converted, so there is nothing to compare",
+            extra={"model_facts": facts} if facts else {},
         )  # fmt: skip
         manifest.save(work)
     return open_export(folder, spec, ref.runtime, precision, reg)

@@ -17,6 +17,7 @@ from zoo.results.base import Result
 _WHERE = {
     "Classification": "zoo.results.classification",
     "Detections": "zoo.results.detection",
+    "Generation": "zoo.results.text",
 }
 
 __all__ = ["Result", *_WHERE]

@@ -73,3 +73,9 @@ class Runtime(Protocol):
         """Load one component's files (role → path, e.g. param/bin) into a Session; ``outputs``
         (names and shapes PyTorch gave at export) let a runtime restore axes it drops."""
         ...
+
+
+# Optional: ``describe(fmt, files) -> dict`` — what a prebuilt artifact says about itself, read from
+# its (already checked) files without loading them: 'architecture', 'params', 'file_type',
+# 'context_length', 'license', and 'input' (the card's Input column, e.g. 'ctx 4096'). The core
+# records it in the manifest (params, extra['model_facts']) and so in the card.

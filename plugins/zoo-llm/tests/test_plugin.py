@@ -20,7 +20,7 @@ pytest.importorskip("llama_cpp", reason="llama-cpp-python comes with the llm ext
 from zoo.specs import ArtifactRef, ComponentSpec, ModelSpec, WeightsRef  # noqa: E402
 from zoo.tasks import TaskDef  # noqa: E402
 from zoo_llm import catalog, plugin  # noqa: E402
-from zoo_llm.result import Generation  # noqa: E402
+from zoo.results.text import Generation  # noqa: E402
 from zoo_llm.runtime import LlamaCppRuntime  # noqa: E402
 
 

@@ -21,7 +21,7 @@ from zoo_llm.predict import (
     vlm_options,
     vlm_probes,
 )
-from zoo_llm.result import Generation
+from zoo.results.text import Generation
 from zoo_llm.runtime import LlamaCppRuntime
 
 
@@ -44,6 +44,7 @@ def register_tasks(register: Callable[[TaskDef], None]) -> None:
             options=llm_options(),
             parity_items=parity_prompts,
             bench_probes=llm_probes,
+            primary_probe="tg128",
             hub=HubInfo(pipeline_tag="text-generation", tags=("gguf", "llama.cpp")),
         )
     )
@@ -58,6 +59,7 @@ def register_tasks(register: Callable[[TaskDef], None]) -> None:
             input="image+text",
             options=vlm_options(),
             bench_probes=vlm_probes,
+            primary_probe="tg128",
             hub=HubInfo(pipeline_tag="image-text-to-text", tags=("gguf", "llama.cpp")),
         )
     )

@@ -14,7 +14,7 @@ from typing import Any
 from zoo.errors import InputError
 from zoo.tasks import Predictor, Probe, TaskOption
 from zoo_llm import catalog
-from zoo_llm.result import Generation, text_agreement
+from zoo.results.text import Generation, text_agreement
 from zoo_llm.runtime import LlamaSession, Stream
 
 CHAT_TEMPLATES: dict[str, str] = {"gemma3": catalog.GEMMA_TURNS}
@@ -166,12 +166,13 @@ def _text_probes(session: LlamaSession) -> list[Probe]:
     for n in (64, 512):
         if n < session.n_ctx:
             probes.append(Probe(f"pp{n}", _pp(session, bench_tokens(session, n)),
-                                f"prompt processing: {n} tokens into an empty KV cache", items=n, unit="token"))  # fmt: skip
+                                f"prompt processing: {n} tokens into an empty KV cache", items=n, unit="token",
+                                runs=None if n <= 64 else 10, warmup=2))  # fmt: skip
     if session.n_ctx > 129:
         probes.append(Probe("tg128", lambda: session.generate("", max_tokens=128, temperature=0.0, ignore_eos=True,
                                                               stream=False),
                             "generation: 128 tokens after BOS, greedy, end-of-text ignored", items=128,
-                            unit="token"))  # fmt: skip
+                            unit="token", runs=5, warmup=1))  # fmt: skip
     return probes
 
 
@@ -192,7 +193,7 @@ def llm_probes(predictor: Predictor, item: Any) -> list[Probe]:
     return [*_text_probes(session),
             Probe("ttft", ttft, "time to first token: a 64-token prompt, cache cleared", items=1, unit="token"),
             Probe("pipeline", pipeline, "the prompt to 32 greedy tokens through the predictor", items=1,
-                  unit="request")]  # fmt: skip
+                  unit="request", runs=10, warmup=1)]  # fmt: skip
 
 
 def vlm_probes(predictor: Predictor, item: Any) -> list[Probe]:
@@ -211,9 +212,10 @@ def vlm_probes(predictor: Predictor, item: Any) -> list[Probe]:
 
     return [Probe("image_encode", lambda: session.encode_image(image), "the projector encoding one image",
                   items=1, unit="image"),
-            Probe("ttft", ttft, "image + question to the first token", items=1, unit="token"),
+            Probe("ttft", ttft, "image + question to the first token", items=1, unit="token", runs=10, warmup=1),
             *_text_probes(session),
-            Probe("pipeline", pipeline, "image + question to 32 greedy tokens", items=1, unit="request")]  # fmt: skip
+            Probe("pipeline", pipeline, "image + question to 32 greedy tokens", items=1, unit="request", runs=10,
+                  warmup=1)]  # fmt: skip
 
 
 __all__ = ["CHAT_TEMPLATES", "LLMPredictor", "VLMPredictor", "llm_probes", "vlm_probes", "text_agreement"]

@@ -28,7 +28,7 @@ import numpy as np
 
 from zoo.errors import ConfigError, InputError
 from zoo_llm import logtap
-from zoo_llm.result import Generation, StopReason
+from zoo.results.text import Generation, StopReason
 
 DEFAULT_N_CTX_MAX = 4096
 """Context used when the model allows more: gemma3-270m declares 32,768, whose KV cache a Pi's
@@ -76,6 +76,35 @@ class LlamaCppRuntime:
         model = check_gguf(files["model"], "model")
         if "mmproj" in files:
             check_pair(model, check_gguf(files["mmproj"], "mmproj"))
+
+    def describe(self, fmt: str, files: Mapping[str, Path]) -> dict[str, Any]:
+        """What the GGUF header says (no llama.cpp load), for the manifest and the card."""
+        from zoo_llm.gguf_check import check_gguf
+
+        self._check_roles(fmt, files)
+        info = check_gguf(files["model"], "model")
+        ctx = info.context_length
+        run_ctx = min(ctx, DEFAULT_N_CTX_MAX) if ctx else DEFAULT_N_CTX_MAX
+        facts: dict[str, Any] = {
+            "architecture": info.architecture,
+            "name": info.metadata.get("general.name"),
+            "params": info.n_params,
+            "file_type": info.file_type,
+            "context_length": ctx,
+            "license": info.metadata.get("general.license"),
+            "chat_template": "tokenizer.chat_template" in info.metadata,
+            "vocab_size": len(info.metadata.get("tokenizer.ggml.tokens") or ()),
+            "input": f"text, ctx {run_ctx}",
+        }
+        if "mmproj" in files:
+            proj = check_gguf(files["mmproj"], "mmproj")
+            facts["mmproj_params"] = proj.n_params
+            facts["projector"] = proj.metadata.get("clip.projector_type") or proj.metadata.get(
+                "clip.vision.projector_type"
+            )
+            size = proj.metadata.get("clip.vision.image_size")
+            facts["input"] = f"image {size}x{size} + text, ctx {run_ctx}" if size else f"image + text, ctx {run_ctx}"
+        return facts
 
     def load(
         self,

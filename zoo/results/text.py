@@ -1,4 +1,5 @@
-"""The result of generating text: what ``zoo run`` prints, ``--json`` dumps and the bench reads.
+"""Generated text (an LLM's completion, a VLM's answer): what ``zoo run`` prints (streamed as it
+comes when the predictor offers ``stream``), ``--json`` dumps and the bench reads.
 
 Timings come from llama.cpp's own performance counters (``llama_perf_context``: prompt and
 generation eval time and token counts) where it has them, and from the wall clock around the
@@ -62,6 +63,10 @@ class Generation:
         return out
 
     def summary(self) -> str:
+        return self.text.strip() + "\n[" + self.stats() + "]"
+
+    def stats(self) -> str:
+        """How it ran, in one line (printed after a streamed answer, whose text is already out)."""
         gen = self.generation_tokens_per_s
         pp = self.prompt_tokens_per_s
         parts = [
@@ -74,7 +79,7 @@ class Generation:
             parts.append(f"generation {gen:.1f} tok/s")
         if self.image_encode_ms is not None:
             parts.append(f"image encode {self.image_encode_ms:.0f} ms")
-        return self.text.strip() + "\n[" + ", ".join(parts) + "]"
+        return ", ".join(parts)
 
     def draw(self, image: np.ndarray) -> np.ndarray:
         """The answer written in a band under ``image`` (RGB uint8 HxWx3): a VLM's caption."""
