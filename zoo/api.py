@@ -106,6 +106,11 @@ def info(name: str, registry: Registry | None = None) -> dict[str, Any]:
     }
 
 
+def is_repo_uri(name: str) -> bool:
+    """hf://ORG/REPO[@REV] (a repository of zoo exports), not hf://ORG/REPO/FILE (a model file)."""
+    return name.startswith("hf://") and name.removeprefix("hf://").split("@", 1)[0].strip("/").count("/") == 1
+
+
 def pull(name: str, offline: bool = False, registry: Registry | None = None, progress: Any = None) -> Path:
     """Fetch the model's source weights (or its prebuilt artifact) into the cache, sha256-verified;
     return the local path. ``hf://ORG/REPO[@REV]`` fetches the exports pushed there instead
@@ -113,12 +118,12 @@ def pull(name: str, offline: bool = False, registry: Registry | None = None, pro
     from zoo.flows.artifacts import materialize_artifact
     from zoo.sources import fetch
 
-    if name.startswith("hf://"):
+    if is_repo_uri(name):
         from zoo.flows.hub import pull_exports
 
         return pull_exports(name, registry, offline)[0].folder
 
-    spec = (registry or get_registry()).get(name)
+    spec = (registry or get_registry()).get(name)  # hf://ORG/REPO/FILE: a plugin's resolve_model
     if spec.weights is not None:
         return fetch(spec.weights, offline=offline, progress=progress)
     if spec.artifacts:

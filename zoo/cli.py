@@ -360,7 +360,7 @@ def pull(name: str, offline: bool, as_json: bool) -> None:
     hf://ORG/REPO[@REV] the exports pushed there (then zoo run/bench use them, no torch needed)."""
     from zoo import api
 
-    if name.startswith("hf://"):
+    if api.is_repo_uri(name):
         from zoo.flows.hub import describe_pulled, pull_exports
 
         pulled = describe_pulled(pull_exports(name, offline=offline))
@@ -375,10 +375,13 @@ def pull(name: str, offline: bool, as_json: bool) -> None:
         path = api.pull(name, offline=offline, progress=bar.update)
     finally:
         bar.close()
+    model = api.info(name)["spec"]["id"] if "://" in name else name
     if as_json:
-        _print_json({"model": name, "path": str(path)})
+        _print_json({"model": model, "name": name, "path": str(path)})
     else:
         click.echo(str(path))
+        if model != name:
+            _console(stderr=True).print(f"{name} is model {model}: zoo run {model} ... / zoo bench {model}", style="dim")
 
 
 class _LazyDownloadBar:
@@ -547,8 +550,9 @@ def run(
             if exp else runtime, "weights": exp.manifest.weights.source if exp else None}  # fmt: skip
     try:
         if source is None:
-            if not as_json and callable(getattr(predictor, "stream", None)):
-                _print_stream(predictor.stream(item, **options))
+            streaming = None if as_json else getattr(predictor, "stream", None)
+            if callable(streaming):
+                _print_stream(streaming(item, **options))
                 return
             result = predictor(item, **options)
             _print_json({**meta, "prompt": item, **result.to_dict()}) if as_json else click.echo(result.summary())
@@ -583,6 +587,12 @@ def chat(
     from zoo import api
 
     spec, task = _spec_and_task(name)
+    cannot = f"{spec.id} is a {spec.task} model, whose predictor does not chat; use zoo run {spec.id}"
+    from zoo.tasks import SimplePredictor
+
+    factory = task.predictor or SimplePredictor
+    if isinstance(factory, type) and not hasattr(factory, "chat"):
+        raise InputError(cannot)  # said before any download or export
     _check_precisions(spec, [precision], [runtime])
     _, options, roles = _parse_extras(ctx, spec, task, "chat", ctx.args)
     status = _Status(enabled=True, prefix=f"{spec.id}: ")
@@ -593,7 +603,7 @@ def chat(
         status.close()
     try:
         if not callable(getattr(predictor, "chat", None)):
-            raise InputError(f"{spec.id} is a {spec.task} model, whose predictor does not chat; use zoo run {spec.id}")
+            raise InputError(cannot)
         _chat_loop(predictor, options)
     finally:
         predictor.close()
@@ -602,7 +612,7 @@ def chat(
 def _chat_loop(predictor: Any, options: dict[str, Any]) -> None:
     """Read a line, stream the answer, keep the history; a turn that fails (a conversation grown
     past the context) is one error line and the conversation goes on without it."""
-    stdin = click.get_text_stream("stdin")
+    stdin = sys.stdin
     err = _console(stderr=True)
     interactive = stdin.isatty()
     if interactive:
@@ -634,7 +644,7 @@ def _chat_loop(predictor: Any, options: dict[str, Any]) -> None:
 def _print_stream(stream: Any) -> tuple[Any, str]:
     """Print a predictor's text pieces as they come, then the result's one-line stats on stderr;
     (the finished result, the whole text)."""
-    out = click.get_text_stream("stdout")
+    out = sys.stdout
     pieces = []
     for piece in stream:
         pieces.append(piece)

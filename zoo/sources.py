@@ -33,6 +33,7 @@ import urllib.parse
 import urllib.request
 import zipfile
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from zoo.errors import ChecksumError, DownloadError, InputError
@@ -140,10 +141,19 @@ def _lock(key: str) -> Iterator[None]:
 
 
 def fetch(ref: WeightsRef, *, offline: bool = False, progress: Progress | None = None) -> Path:
-    """Return a local, verified path for ``ref``, downloading it if needed."""
+    """Return a local, verified path for ``ref``, downloading it if needed. An hf:// file the
+    registry gives no sha256 for is checked against the sha256 the Hub publishes for it (its LFS
+    metadata), asked for first."""
+    check_uri(ref.uri)
+    if not (ref.sha256 or ref.sha256_prefix) and ref.uri.startswith("hf://") and not ref.parts:
+        if offline:
+            raise DownloadError(
+                f"{ref.uri}: the registry gives no sha256 and offline mode cannot ask the Hub for it; run without "
+                "--offline once"
+            )
+        ref = ref.model_copy(update={"sha256": hf_sha256(ref.uri)})
     if not (ref.sha256 or ref.sha256_prefix):
         raise DownloadError(f"{ref.uri}: the registry gives no sha256 for this file; add one so it can be verified")
-    check_uri(ref.uri)
     final = cache_path(ref)
     hit = _cached(final, ref)
     if hit is not None:
@@ -326,8 +336,64 @@ def parse_hf_uri(uri: str) -> tuple[str, str, str | None]:
     return "/".join(parts[:2]), "/".join(parts[2:]), revision
 
 
+@dataclass(frozen=True)
+class HubFile:
+    """A file of a Hub repository as the Hub lists it."""
+
+    path: str
+    size: int | None
+    sha256: str | None
+    """The LFS sha256 the Hub publishes; None for a small file kept in git (the Hub gives a git sha1)."""
+
+
+@dataclass(frozen=True)
+class HubRepo:
+    repo_id: str
+    commit: str
+    """The revision resolved to a commit: files named from this listing are pinned to it."""
+    files: tuple[HubFile, ...]
+    license: str | None = None
+
+
+def hf_repo(repo_id: str, revision: str | None = None) -> HubRepo:
+    """A model repository's files with their sizes and sha256 (huggingface_hub's ``model_info``
+    with ``files_metadata``), at ``revision`` (default: main)."""
+    from zoo.deps import require
+
+    hub = require("huggingface_hub", "hub", "to list hf:// repositories")
+    try:
+        info = hub.HfApi().model_info(repo_id, revision=revision or "main", files_metadata=True)
+    except Exception as err:  # the hub client raises many kinds; all mean "could not list it"
+        first = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise DownloadError(
+            f"hf://{repo_id}{'@' + revision if revision else ''}: the Hub could not list this repository "
+            f"({type(err).__name__}: {first[:200]})"
+        ) from err
+    files = tuple(
+        HubFile(s.rfilename, s.size, s.lfs.sha256 if getattr(s, "lfs", None) else None) for s in info.siblings or ()
+    )
+    card = getattr(info, "card_data", None)
+    licence = getattr(card, "license", None) if card is not None else None
+    return HubRepo(repo_id, str(info.sha or revision or "main"), files, licence if isinstance(licence, str) else None)
+
+
+def hf_sha256(uri: str) -> str:
+    """The sha256 the Hub publishes for the file an hf:// URI names (its LFS metadata)."""
+    repo_id, filename, revision = parse_hf_uri(uri)
+    listing = hf_repo(repo_id, revision)
+    found = next((f for f in listing.files if f.path == filename), None)
+    if found is None:
+        raise DownloadError(f"{uri}: the repository has no {filename} at {listing.commit[:12]}")
+    if found.sha256 is None:
+        raise DownloadError(
+            f"{uri}: the Hub publishes no sha256 for this file (it is not stored with LFS); pin one in the registry"
+        )
+    return found.sha256
+
+
 def _download_hf(uri: str) -> Path:
-    """Through huggingface_hub (honours HF_ENDPOINT, HF_TOKEN and its own resumable cache)."""
+    """Through huggingface_hub (honours HF_ENDPOINT, HF_TOKEN and its own resumable cache); the
+    cached blob is hard-linked (or copied) into the partial file, never moved."""
     from zoo.deps import require
 
     hub = require("huggingface_hub", "hub", "to download hf:// weights")
@@ -338,7 +404,11 @@ def _download_hf(uri: str) -> Path:
         first = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise DownloadError(f"{uri}: Hugging Face download failed ({type(err).__name__}: {first[:200]})") from err
     part = _partial_path(uri)
-    shutil.copyfile(local, part)
+    part.unlink(missing_ok=True)
+    try:
+        os.link(Path(local).resolve(), part)  # a GGUF of gigabytes is not stored twice
+    except OSError:
+        shutil.copyfile(local, part)
     return part
 
 

@@ -274,11 +274,14 @@ def materialize_artifact(
     ref = spec.artifacts[precision]
     if set(spec.components) != {SINGLE}:
         raise ConfigError(f"{spec.id}: prebuilt artifacts are for one-component models")
-    folder = cache_dir() / "artifacts" / spec.id / f"{ref.runtime}-{precision}-prebuilt"
+    first = next(iter(ref.files.values()))
+    tag = (first.sha256 or first.sha256_prefix or "prebuilt")[:12]  # a new upstream file is a new folder
+    folder = cache_dir() / "artifacts" / spec.id / f"{ref.runtime}-{precision}-{tag}"
     if (folder / MANIFEST).is_file():
         return open_export(folder, spec, ref.runtime, precision, reg)
     fetched = {kind: fetch(w, offline=offline) for kind, w in ref.files.items()}
     rt = reg.runtime(ref.runtime, usable=False)
+    rt.check(ref.format, fetched)  # a file that is not what it claims is named where it was downloaded to
     with atomic_dir(folder) as work:
         for path in fetched.values():
             target = work / path.name
@@ -287,7 +290,6 @@ def materialize_artifact(
             except OSError:
                 shutil.copyfile(path, target)
         files = {kind: work / p.name for kind, p in fetched.items()}
-        rt.check(ref.format, files)
         read_facts = getattr(rt, "describe", None)
         facts: dict[str, Any] = dict(read_facts(ref.format, files)) if callable(read_facts) else {}
         main = next(iter(ref.files.values()))
@@ -302,6 +304,8 @@ def materialize_artifact(
                     format=ref.format,
                     precision=precision,
                     files={kind: p.name for kind, p in fetched.items()},
+                    inputs=list(spec.components[SINGLE].inputs),  # a prebuilt tensor model takes the spec's
+                    outputs=list(spec.components[SINGLE].outputs),
                     runtime_options=rt.options_for(precision),
                 )
             },

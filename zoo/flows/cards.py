@@ -11,7 +11,6 @@ from zoo.convert.manifest import ExportManifest
 from zoo.registry import Registry, get_registry
 from zoo.specs import ModelSpec
 
-
 RUN_EXAMPLES = {"image": "photo.jpg", "text": '"Why is the sky blue?"', "image+text": 'photo.jpg "What is in the picture?"'}
 """What the card's 'Use it' section passes to zoo run, by the task's input kind."""
 

@@ -17,10 +17,10 @@ if not hasattr(zoo.tasks, "Probe"):
     pytest.skip("needs the runtime/predictor core of issue 7", allow_module_level=True)
 pytest.importorskip("llama_cpp", reason="llama-cpp-python comes with the llm extra")
 
+from zoo.results.text import Generation  # noqa: E402
 from zoo.specs import ArtifactRef, ComponentSpec, ModelSpec, WeightsRef  # noqa: E402
 from zoo.tasks import TaskDef  # noqa: E402
 from zoo_llm import catalog, plugin  # noqa: E402
-from zoo.results.text import Generation  # noqa: E402
 from zoo_llm.runtime import LlamaCppRuntime  # noqa: E402
 
 

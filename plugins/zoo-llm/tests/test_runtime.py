@@ -14,8 +14,8 @@ from zoo_llm.testing import TINY_DIMS, write_tiny_llama, write_tiny_mmproj
 
 pytest.importorskip("llama_cpp", reason="llama-cpp-python comes with the llm extra")
 
-from zoo_llm import probe  # noqa: E402
 from zoo.results.text import Generation  # noqa: E402
+from zoo_llm import probe  # noqa: E402
 from zoo_llm.runtime import LlamaCppRuntime, LlamaSession  # noqa: E402
 
 

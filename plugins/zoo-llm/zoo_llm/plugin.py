@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from zoo import hookimpl
+from zoo.results.text import Generation
 from zoo.specs import ArtifactRef, ComponentSpec, ModelSpec, WeightsRef
 from zoo.tasks import HubInfo, TaskDef
 from zoo_llm import catalog
@@ -21,8 +22,15 @@ from zoo_llm.predict import (
     vlm_options,
     vlm_probes,
 )
-from zoo.results.text import Generation
 from zoo_llm.runtime import LlamaCppRuntime
+
+
+@hookimpl
+def resolve_model(name: str) -> ModelSpec | None:
+    """Any GGUF on the Hub: ``hf://ORG/REPO/FILE.gguf`` or a pattern such as ``*Q4_K_M.gguf``."""
+    from zoo_llm import hub
+
+    return hub.resolve(name) if hub.is_gguf_name(name) else None
 
 
 @hookimpl

@@ -12,9 +12,9 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from zoo.errors import InputError
+from zoo.results.text import Generation, text_agreement
 from zoo.tasks import Predictor, Probe, TaskOption
 from zoo_llm import catalog
-from zoo.results.text import Generation, text_agreement
 from zoo_llm.runtime import LlamaSession, Stream
 
 CHAT_TEMPLATES: dict[str, str] = {"gemma3": catalog.GEMMA_TURNS}

@@ -27,8 +27,8 @@ from typing import Any
 import numpy as np
 
 from zoo.errors import ConfigError, InputError
-from zoo_llm import logtap
 from zoo.results.text import Generation, StopReason
+from zoo_llm import logtap
 
 DEFAULT_N_CTX_MAX = 4096
 """Context used when the model allows more: gemma3-270m declares 32,768, whose KV cache a Pi's
