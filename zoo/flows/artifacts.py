@@ -119,6 +119,7 @@ def open_export(
     if probe:
         from zoo.flows.probe import probe_in_child
 
+        reg.runtime(manifest.runtime)  # a runtime whose library is missing is said so, not probed
         probe_in_child(folder)
     return ExportResult(folder, manifest)
 

@@ -14,8 +14,9 @@ import pytest
 from click.testing import CliRunner, Result
 
 from zoo.cli import cli
+from zoo_llm.testing import need_llm_extra
 
-pytest.importorskip("llama_cpp", reason="llama-cpp-python comes with the llm extra")
+need_llm_extra()
 
 LLM = "hf://acme/tiny-llm-GGUF/*F32.gguf"
 VLM = "hf://acme/tiny-vlm-GGUF/*-F32.gguf"

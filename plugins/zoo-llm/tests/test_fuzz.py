@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from zoo_llm.testing import MUTATIONS, mutate, write_tiny_llama
+from zoo_llm.testing import MUTATIONS, mutate, need_llm_extra, write_tiny_llama
 
-pytest.importorskip("llama_cpp", reason="llama-cpp-python comes with the llm extra")
+need_llm_extra()
 
 CASE_TIMEOUT_S = 120
 

