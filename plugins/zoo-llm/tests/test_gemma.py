@@ -51,3 +51,35 @@ def test_gemma_assembles_checks_loads_and_answers(private_cache: Path) -> None:
         assert turn.stop_reason in ("eos", "length") and turn.completion_tokens >= 1
         with pytest.raises(Exception, match="context of 4096 tokens"):
             s.generate("sky " * 5000, stream=False)
+
+
+def test_gemma_through_the_cli(private_cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """zoo pull, zoo run (streamed, then --json) and zoo chat on the embedded model; its card facts."""
+    import json
+
+    from click.testing import CliRunner
+
+    from zoo import registry
+    from zoo.cli import cli
+
+    monkeypatch.setenv("ZOO_CARDS_DIR", str(tmp_path / "cards"))
+    registry.reset()
+    run = CliRunner()
+    pulled = run.invoke(cli, ["pull", "gemma3-270m"])
+    assert pulled.exit_code == 0, pulled.output
+    manifest = json.loads((Path(pulled.stdout.strip()) / "export.json").read_text())
+    facts = manifest["extra"]["model_facts"]
+    assert (facts["architecture"], facts["file_type"], facts["context_length"]) == ("gemma3", "q4_k_m", 32768)
+    assert manifest["precision"] == "q4_k_m" and manifest["weights"]["license"] == "gemma"
+    streamed = run.invoke(cli, ["run", "gemma3-270m", "Paris is the capital city of", "--max-tokens", "4",
+                                "--temperature", "0", "--threads", "1"])  # fmt: skip
+    assert streamed.exit_code == 0 and streamed.stdout.strip().startswith("France"), streamed.output
+    out = json.loads(run.invoke(cli, ["run", "gemma3-270m", "Monday, Tuesday, Wednesday,", "--max-tokens", "6",
+                                      "--temperature", "0", "--threads", "1", "--json"]).stdout)  # fmt: skip
+    assert out["dtype"] == "q4_k_m" and out["text"].strip().startswith("Thursday")
+    chat = run.invoke(cli, ["chat", "gemma3-270m", "--max-tokens", "8", "--temperature", "0", "--threads", "1"],
+                      input="What colour is the sky?\nAnd the grass?\n")  # fmt: skip
+    assert chat.exit_code == 0 and chat.stderr.count("generated tokens") == 2, chat.output
+    long = run.invoke(cli, ["run", "gemma3-270m", "sky " * 5000, "--threads", "1"])
+    assert long.exit_code == 1 and "context of 4096 tokens (the model allows up to 32768" in long.stderr
+    registry.reset()
