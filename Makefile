@@ -34,7 +34,8 @@ $(STAMP): pyproject.toml $(addsuffix pyproject.toml,$(PLUGINS))
 	$(BIN)/python -m pip install -q --upgrade pip
 	# torch is pinned in the export extra; pinning it on the command line as well keeps pip from
 	# ever resolving a multi-GB CUDA build.
-	$(BIN)/python -m pip install -q 'torch==2.13.0' -e '.[export,eval,onnx,video,dev]' $(addprefix -e ,$(PLUGINS))
+	# each plugin with its dev extra, where it has one: what its tests need (pip warns for the others)
+	$(BIN)/python -m pip install -q 'torch==2.13.0' -e '.[export,eval,onnx,video,dev]' $(foreach p,$(PLUGINS),-e '$(p:/=)[dev]')
 	touch $@
 
 # The llm extra (llama-cpp-python from the wheel cache, never a second source build; gguf; the

@@ -288,6 +288,12 @@ class ModelCard(Data):
                     f"FPS column is {primary.unit}s/s ({r.primary_probe}); latency per call of {primary.items:g} "
                     f"{primary.unit}{'s' if primary.items != 1 else ''}"
                 )
+            comments += [  # the task's other probes, beside the primary and the pipeline
+                f"{name} {m.latency.median_ms:.3g} ms"
+                + (f" ({m.throughput:.3g} {m.unit}s/s)" if m.items != 1 else f"/{m.unit}")
+                for name, m in r.measures.items()
+                if name not in (r.primary_probe, "pipeline")
+            ]
             if r.stability.unstable:
                 comments.append("UNSTABLE: " + "; ".join(r.stability.reasons))
             if self.parity:
@@ -396,7 +402,9 @@ def render_hf_readme(
     board the card was not measured on."""
     from huggingface_hub import EvalResult, ModelCardData
 
-    random = bool(card.weights and card.weights.random)
+    # a solution has no weights of its own; its accuracy is "random weights" when a part's are
+    random = bool(card.weights and card.weights.random) or (card.accuracy_reason or "").startswith("random weights")
+    solution = card.weights is None and any(c.model for c in card.components.values())
     eval_results = [
         EvalResult(
             task_type=pipeline_tag or card.task,
@@ -433,6 +441,9 @@ def render_hf_readme(
         else (card.parity_reason or "not measured")
     )
     export = " → ".join(card.recipe.get("steps", [])) or "none (the artifact is the published file)"
+    if solution:
+        weights = "none of its own: each model it is made of has its own (below)"
+        export = "none of its own: each model it is made of is exported in its own right (see its card)"
     parts = "".join(
         f"\n- **{role}**: " + ", ".join(f"{k} {v}" for k, v in c.model_dump(exclude_none=True).items())
         for role, c in card.components.items()
@@ -444,6 +455,8 @@ def render_hf_readme(
         if isinstance(facts, dict) and facts
         else ""
     )
+    if solution and not repo_id:
+        pull = "\n".join(f"zoo pull {m}" for m in dict.fromkeys(c.model for c in card.components.values() if c.model))
     body = f"""
 # {card.model} ({card.precision}, {card.runtime}) on {card.hardware.name}
 

@@ -278,7 +278,8 @@ def read_checkpoint(path: str | Path, *, allow_objects: bool = False) -> Any:
                 "the file is corrupt or crafted"
             ) from None
         except (pickle.UnpicklingError, EOFError, ValueError, TypeError, KeyError, IndexError, AttributeError,
-                RuntimeError, OverflowError, MemoryError, zipfile.BadZipFile, UnicodeDecodeError) as err:  # fmt: skip
+                RuntimeError, OverflowError, MemoryError, zipfile.BadZipFile, UnicodeDecodeError, OSError,
+                NotImplementedError, zipfile.LargeZipFile) as err:  # fmt: skip
             text = str(err).splitlines()[0] if str(err) else type(err).__name__
             raise CheckpointError(f"{path}: a corrupt PyTorch checkpoint ({type(err).__name__}: {text[:160]})") from None
 

@@ -268,8 +268,11 @@ def info(name: str, as_json: bool) -> None:
         c.print(f"  needs a {need['task']} as {role}: default {need['default'] or 'none (pass --' + role + ' MODEL)'}")
     weights = spec["weights"]
     none = "the prebuilt artifact (below)" if spec["artifacts"] else "none published (use --weights random)"
-    c.print(f"  weights: {weights['uri'] if weights else none}"
-            + (f" ({weights['license']})" if weights and weights.get("license") else ""))  # fmt: skip
+    if not spec["components"]:
+        c.print("  weights: none of its own (a solution: each model in its roles has its own)")
+    else:
+        c.print(f"  weights: {weights['uri'] if weights else none}"
+                + (f" ({weights['license']})" if weights and weights.get("license") else ""))  # fmt: skip
     if spec["pre"]:
         pre = spec["pre"]
         c.print(
@@ -543,7 +546,9 @@ def run(
                              artifacts=artifacts, roles=roles, progress=status)  # fmt: skip
     finally:
         status.close()
-    exp = predictor.export
+    from zoo.flows.run import export_of
+
+    exp = export_of(predictor)  # a solution's: its first part's
     if exp is not None and exp.manifest.weights.random and not as_json:
         _console(stderr=True).print("note: random weights — these results mean nothing", style="yellow")
     meta = {"model": spec.id, "dtype": exp.manifest.precision if exp else precision, "runtime": exp.manifest.runtime
@@ -934,7 +939,8 @@ def eval_cmd(
         _print_json({"report": report.model_dump(mode="json"), "card": str(folder)})
         return
     for metric in report.metrics:
-        click.echo(f"{metric.name}: {metric.value:.4f} ({metric.dataset}/{metric.split}, n={metric.n})")
+        split = f"/{metric.split}" if metric.split else ""
+        click.echo(f"{metric.name}: {metric.value:.4f} ({metric.dataset}{split}, n={metric.n})")
     click.echo(f"card: {folder}")
 
 
@@ -963,7 +969,7 @@ class _CountBar:
 @cli.command("verify")
 @click.argument("name")
 @click.option("--arm", is_flag=True, required=True, help="Compare against the aarch64 ncnn under qemu (cortex-a76).")
-@click.option("--dtype", "precisions", default="fp32,fp16,int8", show_default=True)
+@click.option("--dtype", "precisions", help="Comma-separated (default: each of fp32, fp16, int8 the model has).")
 @click.option("--weights", help=_WEIGHTS_HELP)
 @click.option(
     "--cpu", default="cortex-a76", show_default=True, help="QEMU_CPU: cortex-a76 is a Pi 5, cortex-a72 a Pi 4."
@@ -977,7 +983,7 @@ class _CountBar:
 def verify_cmd(
     name: str,
     arm: bool,
-    precisions: str,
+    precisions: str | None,
     weights: str | None,
     cpu: str,
     n_inputs: int,
@@ -988,9 +994,12 @@ def verify_cmd(
     from zoo import api
     from zoo.card import fmt_agreement
 
+    spec = _spec_and_task(name)[0]
+    chosen = _csv_names(precisions, "--dtype") or [p for p in ("fp32", "fp16", "int8") if p in spec.precisions("ncnn")]
+    _check_precisions(spec, chosen, ["ncnn"])
     results = api.verify_arm(
         name,
-        _csv_names(precisions, "--dtype") or [],
+        chosen,
         weights=weights,
         cpu=cpu,
         n_inputs=n_inputs,
@@ -1006,6 +1015,9 @@ def verify_cmd(
                 f"{precision:5} {label:12} max|Δ| {p['max_abs_diff']:.3g}  cosine {p['cosine']:.6f}  "
                 f"bit-exact {p['bit_exact']}  {agree}"
             )
+            for role, c in p.get("components", {}).items():  # several networks: each one's figures
+                click.echo(f"{'':5} {'':12}   {role}: max|Δ| {c['max_abs_diff']:.3g}  cosine {c['cosine']:.6f}  "
+                           f"bit-exact {c['bit_exact']}")  # fmt: skip
 
 
 @cli.group()

@@ -66,6 +66,38 @@ def test_card_round_trip_and_rows(tmp_path: Path) -> None:
     assert row["accuracy"].startswith("—")
 
 
+def test_rows_name_the_task_probes_beside_model_and_pipeline() -> None:
+    from zoo.card import Measure
+
+    card = _card()
+    lat = card.results[0].latency
+    measures = {
+        "model": Measure(latency=lat, unit="frame"),
+        "pipeline": Measure(latency=lat.model_copy(update={"median_ms": 25.0}), unit="frame"),
+        "tracker": Measure(latency=lat.model_copy(update={"median_ms": 0.4123}), unit="frame"),
+        "template": Measure(latency=lat.model_copy(update={"median_ms": 3.0}), unit="video"),
+    }
+    card.results = [card.results[0].model_copy(update={"measures": measures})]
+    comments = card.rows()[0]["comments"]
+    assert "tracker 0.412 ms/frame" in comments and "template 3 ms/video" in comments
+    assert "pipeline" not in comments and "model" not in comments
+
+
+def test_a_solutions_hub_card_points_at_its_parts(tmp_path: Path) -> None:
+    from zoo.card import ComponentInfo
+
+    card = _card(
+        components={"detector": ComponentInfo(model="yolox-s", precision="fp32", runtime="ncnn")},
+        accuracy=[Metric(name="HOTA", value=0.1, dataset="mot")],
+        accuracy_reason="random weights: the metric is measured but not meaningful",
+    )
+    card.model, card.task = "bytetrack", "tracker"
+    text = (card.save(tmp_path) / "README.md").read_text()
+    assert "zoo pull yolox-s" in text and "zoo pull bytetrack" not in text
+    assert "**Weights**: none of its own" in text and "published file" not in text
+    assert "model-index" not in text.split("---")[1]  # a random part's accuracy is not claimed
+
+
 def test_merge_result_replaces_same_thread_count() -> None:
     card = _card()
     newer = card.results[0].model_copy(update={"fps": 60.0})

@@ -133,7 +133,9 @@ def check_against_spec(folder: Path, manifest: ExportManifest, spec: ModelSpec) 
         )
     for role, comp in spec.components.items():
         got = manifest.components[role]
-        if comp.inputs and [(t.name, t.shape) for t in got.inputs] != [(t.name, t.shape) for t in comp.inputs]:
+        if comp.inputs and got.inputs and [(t.name, t.shape) for t in got.inputs] != [
+            (t.name, t.shape) for t in comp.inputs
+        ]:
             raise ConfigError(
                 f"{folder}: component {role!r} takes {[(t.name, list(t.shape)) for t in got.inputs]}, but "
                 f"{spec.id} takes {[(t.name, list(t.shape)) for t in comp.inputs]}; this is not an export of {spec.id}"
@@ -305,8 +307,8 @@ def materialize_artifact(
                     format=ref.format,
                     precision=precision,
                     files={kind: p.name for kind, p in fetched.items()},
-                    inputs=list(spec.components[SINGLE].inputs),  # a prebuilt tensor model takes the spec's
-                    outputs=list(spec.components[SINGLE].outputs),
+                    inputs=list(spec.component.inputs),
+                    outputs=list(spec.component.outputs),
                     runtime_options=rt.options_for(precision),
                 )
             },

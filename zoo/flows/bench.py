@@ -130,7 +130,7 @@ def bench(
     if artifacts is not None:
         exp = open_export(artifacts, spec, registry=reg)
         runtimes, precisions = [exp.manifest.runtime], [exp.manifest.precision]
-    runtimes = list(runtimes or [default_runtime(spec, reg)])
+    runtimes = list(runtimes or [default_runtime(spec, reg, roles)])
     precisions = list(precisions or [spec.default_precision(runtimes[0])])
     check_request(spec, precisions, runtimes, threads, reg)
     cards = []
@@ -171,10 +171,13 @@ def bench(
     return cards
 
 
-def default_runtime(spec: ModelSpec, registry: Registry) -> str:
-    """A model's own runtime; a solution's is its first role's model's (its parts run there)."""
+def default_runtime(spec: ModelSpec, registry: Registry, roles: Mapping[str, str] | None = None) -> str:
+    """A model's own runtime; a solution's is its first role's model's, the one given for that
+    role (``--detector MODEL``) or else its default (its parts run there)."""
     if spec.is_solution:
-        first = next((need.default for need in spec.roles.values() if need.default), None)
+        given = roles or {}
+        first = next((given.get(role) or need.default for role, need in spec.roles.items()
+                      if given.get(role) or need.default), None)  # fmt: skip
         if first is not None:
             return registry.get(first).runtime
     return spec.runtime
@@ -232,8 +235,11 @@ def bench_exports(
             comments.append(
                 f"compressed: {comp['method']} {comp['options']}, est. {comp['compression_ratio']:.1f}× smaller"
             )
-    else:  # a solution: its numbers are its parts'
+    else:  # a solution: its numbers are its parts', its input its first part's (the frame it is given)
         card.runtime, card.runtime_version = runtime, rt.version()
+        first = next(iter(roles.values()), None)
+        if first is not None:
+            card.input_resolution = reg.get(first).input_resolution
         card.params = sum(exports[m].manifest.params or 0 for m in roles.values()) or None
         card.macs = sum(exports[m].manifest.macs or 0 for m in roles.values()) or None
         card.gflops = None if card.macs is None else round(2 * card.macs / 1e9, 3)
@@ -247,7 +253,8 @@ def bench_exports(
     for role, model_id in roles.items():
         part = exports[model_id].manifest
         card.components[role] = ComponentInfo(model=model_id, precision=part.precision, runtime=part.runtime,
-                                              params=part.params, macs=part.macs)  # fmt: skip
+                                              input=reg.get(model_id).input_resolution, params=part.params,
+                                              macs=part.macs)  # fmt: skip
     if roles:
         comments.append("with " + ", ".join(f"{role} {m}" for role, m in roles.items()))
     card.comments = comments

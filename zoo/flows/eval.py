@@ -60,7 +60,7 @@ def evaluate(
     Random weights are refused (their accuracy means nothing) unless ``allow_random``; then the
     card says so and the Hub card gets no model-index."""
     from zoo.flows.cards import update_card
-    from zoo.flows.run import load
+    from zoo.flows.run import export_of, load
 
     started = time.perf_counter()
     reg = registry or get_registry()
@@ -89,13 +89,14 @@ def evaluate(
     finally:
         predictor.close()
     exp = predictor.export
-    random = bool(exp is not None and exp.manifest.weights.random)
+    shown = export_of(predictor)  # a solution has no export of its own: it runs where its parts run
+    random = bool(shown is not None and shown.manifest.weights.random)
     report = EvalReport(
         model=spec.id,
-        runtime=exp.manifest.runtime if exp else (runtime or spec.runtime),
-        precision=exp.manifest.precision if exp else (precision or "fp32"),
+        runtime=shown.manifest.runtime if shown else (runtime or spec.runtime),
+        precision=shown.manifest.precision if shown else (precision or "fp32"),
         threads=threads or 0,
-        weights=exp.manifest.weights.source if exp else (weights or "registry"),
+        weights=shown.manifest.weights.source if shown else (weights or "registry"),
         data=str(data),
         metrics=outcome.metrics,
         facts=outcome.facts,

@@ -122,6 +122,16 @@ def _load_parts(
     return parts
 
 
+def export_of(predictor: Predictor) -> ExportResult | None:
+    """The export a predictor runs: its own, or for a solution (nothing of its own) its first
+    part's, which says the runtime, precision and weights it ran in."""
+    own = getattr(predictor, "export", None)  # duck-typed predictors may have neither attribute
+    if own is not None:
+        return own  # type: ignore[no-any-return]
+    parts = getattr(predictor, "parts", {})
+    return next((found for p in parts.values() if (found := export_of(p)) is not None), None)
+
+
 def stream(predictor: Predictor, source: Any, **options: Any) -> Iterator[tuple[Any, Any]]:
     """(frame, result) for every frame of ``source`` (a ``zoo.media`` source), in order; state
     (trackers) is reset first."""

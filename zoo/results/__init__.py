@@ -18,6 +18,7 @@ _WHERE = {
     "Classification": "zoo.results.classification",
     "Detections": "zoo.results.detection",
     "Generation": "zoo.results.text",
+    "Tracks": "zoo.results.tracks",
 }
 
 __all__ = ["Result", *_WHERE]
