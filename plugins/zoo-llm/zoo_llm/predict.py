@@ -191,7 +191,7 @@ def llm_probes(predictor: Predictor, item: Any) -> list[Probe]:
         return predictor(item, max_tokens=32, temperature=0.0, seed=0)
 
     return [*_text_probes(session),
-            Probe("ttft", ttft, "time to first token: a 64-token prompt, cache cleared", items=1, unit="token"),
+            Probe("ttft", ttft, "time to first token: a 64-token prompt, cache cleared", items=1, unit="prompt"),
             Probe("pipeline", pipeline, "the prompt to 32 greedy tokens through the predictor", items=1,
                   unit="request", runs=10, warmup=1)]  # fmt: skip
 
@@ -212,7 +212,7 @@ def vlm_probes(predictor: Predictor, item: Any) -> list[Probe]:
 
     return [Probe("image_encode", lambda: session.encode_image(image), "the projector encoding one image",
                   items=1, unit="image"),
-            Probe("ttft", ttft, "image + question to the first token", items=1, unit="token", runs=10, warmup=1),
+            Probe("ttft", ttft, "image + question to the first token", items=1, unit="prompt", runs=10, warmup=1),
             *_text_probes(session),
             Probe("pipeline", pipeline, "image + question to 32 greedy tokens", items=1, unit="request", runs=10,
                   warmup=1)]  # fmt: skip
