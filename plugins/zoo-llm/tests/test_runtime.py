@@ -146,6 +146,12 @@ def test_pp_eval_from_an_empty_cache(session: LlamaSession) -> None:
     assert ms > 0
     with pytest.raises(InputError, match="do not fit the context"):
         session.eval_tokens([5] * 2000)
+    # llama.cpp books a decode's time at the next synchronize: the 297 tokens above must not be
+    # counted in the next generation's prompt (they were, before _perf_reset synchronized first)
+    gen = session.generate("why is the sky blue?", max_tokens=4, temperature=0.0, ignore_eos=True, stream=False)
+    n_prompt = len(session.tokenize("why is the sky blue?"))
+    assert gen.prompt_evaluated == n_prompt and gen.prompt_eval_ms <= gen.ttft_ms
+    assert gen.prompt_eval_ms + gen.generation_ms <= gen.total_ms * 1.01
 
 
 def test_vision_answers_about_an_image(tiny_gguf: Path, tiny_mmproj: Path) -> None:

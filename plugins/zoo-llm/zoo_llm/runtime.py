@@ -490,13 +490,17 @@ class LlamaSession:
         )
 
     def _perf_reset(self) -> None:
+        """Zero llama.cpp's counters. It books a decode's time at the next synchronize, so work
+        still unbooked (a pp probe's eval) is booked first, or it lands in the next generation's."""
         import llama_cpp
 
+        llama_cpp.llama_synchronize(self._llm.ctx)
         llama_cpp.llama_perf_context_reset(self._llm.ctx)
 
     def _perf(self) -> _Perf:
         import llama_cpp
 
+        llama_cpp.llama_synchronize(self._llm.ctx)
         data = llama_cpp.llama_perf_context(self._llm.ctx)
         return _Perf(float(data.t_p_eval_ms), int(data.n_p_eval), float(data.t_eval_ms), int(data.n_eval))
 
