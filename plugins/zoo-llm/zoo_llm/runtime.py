@@ -225,6 +225,7 @@ class LlamaSession:
             raise ConfigError(f"threads must be at least 1, got {threads}")
         self._llm: Any = None
         self._mtmd: Any = None
+        self._formatters: dict[str, Any] = {}
         mark = logtap.mark()
         t0 = time.perf_counter_ns()
         try:
@@ -335,11 +336,13 @@ class LlamaSession:
             raise InputError(
                 f"{self.path.name} has no chat template (tokenizer.chat_template); give a plain prompt instead"
             )
-        formatter = Jinja2ChatFormatter(
-            template=template,
-            eos_token=self.piece(int(self._llm.token_eos()), special=True).decode("utf-8", "replace"),
-            bos_token=self.piece(self.bos_token, special=True).decode("utf-8", "replace"),
-        )
+        formatter = self._formatters.get(template)
+        if formatter is None:  # compiling a template takes ~7 ms: once per template, not per turn
+            formatter = self._formatters[template] = Jinja2ChatFormatter(
+                template=template,
+                eos_token=self.piece(int(self._llm.token_eos()), special=True).decode("utf-8", "replace"),
+                bos_token=self.piece(self.bos_token, special=True).decode("utf-8", "replace"),
+            )
         try:
             return formatter(messages=[dict(m) for m in messages]).prompt  # type: ignore[misc]
         except Exception as err:  # jinja2 TemplateError or the template's own raise_exception
