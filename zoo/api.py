@@ -53,19 +53,23 @@ def load(
     return load_flow(name, dtype, runtime, threads, weights, artifacts=artifacts, roles=roles, **kwargs)
 
 
-def export(name: str, dtype: str = "fp32", **kwargs: Any) -> Any:
+def export(name: str, dtype: str | None = None, **kwargs: Any) -> Any:
     """PyTorch → TorchScript → PNNX → ncnn (or → ONNX with ``runtime="onnxruntime"``); the folder
     and its manifest (``.folder``, ``.manifest``)."""
     from zoo.flows.export import export as export_flow
 
+    if dtype is None:
+        spec = (kwargs.get("registry") or get_registry()).get(name)
+        dtype = spec.default_precision(kwargs.get("runtime"))
     return export_flow(name, dtype, **kwargs)
 
 
-def bench(name: str, dtypes: Any = ("fp32",), threads: Any = None, **kwargs: Any) -> list[Any]:
-    """Benchmark every runtime × dtype × thread count; one ModelCard per runtime × dtype."""
+def bench(name: str, dtypes: Any = None, threads: Any = None, **kwargs: Any) -> list[Any]:
+    """Benchmark every runtime × dtype × thread count; one ModelCard per runtime × dtype (default
+    dtype: the model's own, fp32 or its first prebuilt artifact)."""
     from zoo.flows.bench import bench as bench_flow
 
-    return bench_flow(name, list(dtypes), threads, **kwargs)
+    return bench_flow(name, list(dtypes) if dtypes else None, threads, **kwargs)
 
 
 def evaluate(name: str, data: str | Path, dtype: str | None = None, **kwargs: Any) -> Any:
@@ -102,6 +106,11 @@ def info(name: str, registry: Registry | None = None) -> dict[str, Any]:
     }
 
 
+def is_repo_uri(name: str) -> bool:
+    """hf://ORG/REPO[@REV] (a repository of zoo exports), not hf://ORG/REPO/FILE (a model file)."""
+    return name.startswith("hf://") and name.removeprefix("hf://").split("@", 1)[0].strip("/").count("/") == 1
+
+
 def pull(name: str, offline: bool = False, registry: Registry | None = None, progress: Any = None) -> Path:
     """Fetch the model's source weights (or its prebuilt artifact) into the cache, sha256-verified;
     return the local path. ``hf://ORG/REPO[@REV]`` fetches the exports pushed there instead
@@ -109,12 +118,12 @@ def pull(name: str, offline: bool = False, registry: Registry | None = None, pro
     from zoo.flows.artifacts import materialize_artifact
     from zoo.sources import fetch
 
-    if name.startswith("hf://"):
+    if is_repo_uri(name):
         from zoo.flows.hub import pull_exports
 
         return pull_exports(name, registry, offline)[0].folder
 
-    spec = (registry or get_registry()).get(name)
+    spec = (registry or get_registry()).get(name)  # hf://ORG/REPO/FILE: a plugin's resolve_model
     if spec.weights is not None:
         return fetch(spec.weights, offline=offline, progress=progress)
     if spec.artifacts:

@@ -147,8 +147,12 @@ class Measure(Data):
 
 class BenchResult(Data):
     threads: int
-    latency: Latency = Field(description="The 'model' probe: the networks alone, per call.")
-    fps: float = Field(description="Items per second of the 'model' probe (frames; tokens for an LLM).")
+    primary_probe: str = Field(
+        "model", description="The probe behind latency and fps: 'model' (the networks alone) unless the task names "
+        "another (an LLM's 'tg128').",
+    )  # fmt: skip
+    latency: Latency = Field(description="The primary probe's latency per call.")
+    fps: float = Field(description="Items per second of the primary probe (frames; tokens for an LLM).")
     pipeline_latency: Latency | None = Field(None, description="Pre + inference + post per item, as a user feels it.")
     measures: dict[str, Measure] = Field(default_factory=dict, description="Every probe timed, by name.")
     stability: Stability
@@ -283,16 +287,20 @@ class ModelCard(Data):
         out = []
         for r in self.results or []:
             comments = list(self.comments)
-            primary = r.measures.get("model")
+            primary = r.measures.get(r.primary_probe)
             if primary is not None and primary.unit not in ("inference", "frame"):
-                comments.append(f"FPS column is {primary.unit}s/s")
+                comments.append(
+                    f"FPS column is {primary.unit}s/s ({r.primary_probe}); latency per call of {primary.items:g} "
+                    f"{primary.unit}{'s' if primary.items != 1 else ''}"
+                )
             measured_at = sorted({"x".join(map(str, s[1:])) for s in (primary.input_shapes if primary else [])})
             if measured_at and measured_at != [self.input_resolution]:
                 comments.append(f"measured at input {', '.join(measured_at)}")
-            comments += [
-                f"{name} {m.latency.median_ms:.3g} ms/{m.unit}"
+            comments += [  # the task's other probes, beside the primary and the pipeline
+                f"{name} {m.latency.median_ms:.3g} ms"
+                + (f" ({m.throughput:.3g} {m.unit}s/s)" if m.items != 1 else f"/{m.unit}")
                 for name, m in r.measures.items()
-                if name not in ("model", "pipeline")
+                if name not in (r.primary_probe, "pipeline")
             ]
             if r.stability.unstable:
                 comments.append("UNSTABLE: " + "; ".join(r.stability.reasons))
@@ -393,6 +401,7 @@ def render_hf_readme(
     task_tags: tuple[str, ...] = (),
     rows: list[dict[str, Any]] | None = None,
     repo_id: str | None = None,
+    run_args: str = "photo.jpg",
 ) -> str:
     """A Hugging Face model card: YAML header written by huggingface_hub's ``ModelCardData``
     (no Jinja2 needed), body from the card. ``rows`` (several cards' rows) makes a front page.
@@ -448,6 +457,12 @@ def render_hf_readme(
         for role, c in card.components.items()
     )
     pull = f"zoo pull hf://{repo_id}" if repo_id else f"zoo pull {card.model}"
+    facts = card.extra.get("model_facts")
+    model_facts = (
+        "\n- **Model** (read from the artifact): " + ", ".join(f"{k} {v}" for k, v in facts.items() if v is not None)
+        if isinstance(facts, dict) and facts
+        else ""
+    )
     if solution and not repo_id:
         pull = "\n".join(f"zoo pull {m}" for m in dict.fromkeys(c.model for c in card.components.values() if c.model))
     body = f"""
@@ -465,7 +480,7 @@ Measured by zoo with:
 
 ```bash
 {pull}
-zoo run {card.model} photo.jpg --dtype {card.precision} --runtime {card.runtime}
+zoo run {card.model} {run_args} --dtype {card.precision} --runtime {card.runtime}
 ```
 
 ## Provenance
@@ -475,7 +490,7 @@ zoo run {card.model} photo.jpg --dtype {card.precision} --runtime {card.runtime}
 - **Runtime**: {card.runtime} {card.runtime_version or ""}, options `{json.dumps(card.runtime_options)}`
 - **Export**: {export}; tools {json.dumps(card.tool_versions)}
 - **Parity against PyTorch**: {parity}
-- **Params**: {card.params if card.params is not None else "n/a"}; **MACs**: {card.macs if card.macs is not None else "n/a"}{parts}
+- **Params**: {card.params if card.params is not None else "n/a"}; **MACs**: {card.macs if card.macs is not None else "n/a"}{parts}{model_facts}
 
 Artifacts:
 {chr(10).join(f"- `{a.file}` sha256 `{a.sha256}` ({a.size} bytes)" for a in card.artifacts) or "- none recorded"}

@@ -276,10 +276,11 @@ def info(name: str, as_json: bool) -> None:
     for role, need in spec["roles"].items():
         c.print(f"  needs a {need['task']} as {role}: default {need['default'] or 'none (pass --' + role + ' MODEL)'}")
     weights = spec["weights"]
+    none = "the prebuilt artifact (below)" if spec["artifacts"] else "none published (use --weights random)"
     if not spec["components"]:
         c.print("  weights: none of its own (a solution: each model in its roles has its own)")
     else:
-        c.print(f"  weights: {weights['uri'] if weights else 'none published (use --weights random)'}"
+        c.print(f"  weights: {weights['uri'] if weights else none}"
                 + (f" ({weights['license']})" if weights and weights.get("license") else ""))  # fmt: skip
     if spec["pre"]:
         pre = spec["pre"]
@@ -301,6 +302,13 @@ def info(name: str, as_json: bool) -> None:
             )
             extra = f", calibration {data['int8_method']}" if precision == "int8" and runtime == "ncnn" else ""
             c.print(f"  {runtime} {precision}: {state} ({how}{extra})")
+            artifact = spec["artifacts"].get(precision) if not recipe else None
+            for role, ref in (artifact["files"].items() if artifact else []):
+                facts = [f"sha256 {ref['sha256'][:12]}…" if ref.get("sha256") else "sha256 from the source's metadata",
+                         f"{ref['size'] / 1e6:.1f} MB" if ref.get("size") else "",
+                         f"{len(ref['parts'])} parts" if ref.get("parts") else "",
+                         f"licence {ref['license']}" if ref.get("license") else ""]  # fmt: skip
+                c.print(f"    {role}: {ref['uri']} ({', '.join(f for f in facts if f)})")
     c.print(f"  cards: {len(data['cards'])}")
 
 
@@ -364,7 +372,7 @@ def pull(name: str, offline: bool, as_json: bool) -> None:
     hf://ORG/REPO[@REV] the exports pushed there (then zoo run/bench use them, no torch needed)."""
     from zoo import api
 
-    if name.startswith("hf://"):
+    if api.is_repo_uri(name):
         from zoo.flows.hub import describe_pulled, pull_exports
 
         pulled = describe_pulled(pull_exports(name, offline=offline))
@@ -379,10 +387,13 @@ def pull(name: str, offline: bool, as_json: bool) -> None:
         path = api.pull(name, offline=offline, progress=bar.update)
     finally:
         bar.close()
+    model = api.info(name)["spec"]["id"] if "://" in name else name
     if as_json:
-        _print_json({"model": name, "path": str(path)})
+        _print_json({"model": model, "name": name, "path": str(path)})
     else:
         click.echo(str(path))
+        if model != name:
+            _console(stderr=True).print(f"{name} is model {model}: zoo run {model} ... / zoo bench {model}", style="dim")
 
 
 class _LazyDownloadBar:
@@ -420,7 +431,7 @@ _WEIGHTS_HELP = "Checkpoint PATH, or 'random' (latency only; the card says so). 
 
 @cli.command()
 @click.argument("name")
-@click.option("--dtype", "precision", default="fp32", show_default=True, help=PRECISION_HELP)
+@click.option("--dtype", "precision", help=PRECISION_HELP + " Default: fp32, or the model's first prebuilt artifact.")
 @click.option("--runtime", help="Runtime to export for (default: the model's, usually ncnn; onnxruntime too).")
 @click.option("--weights", help=_WEIGHTS_HELP)
 @click.option("-o", "--out", "out_dir", type=click.Path(path_type=Path), help="Output folder (default: the zoo cache).")
@@ -440,7 +451,7 @@ _WEIGHTS_HELP = "Checkpoint PATH, or 'random' (latency only; the card says so). 
 @click.option("--json", "as_json", is_flag=True)
 def export(
     name: str,
-    precision: str,
+    precision: str | None,
     runtime: str | None,
     weights: str | None,
     out_dir: Path | None,
@@ -495,7 +506,10 @@ def export(
 # -- run -----------------------------------------------------------------------------------------
 @cli.command(context_settings=EXTRAS)
 @click.argument("name")
-@click.option("--dtype", "precision", help=PRECISION_HELP + " Default: fp32, or what --artifacts holds.")
+@click.option(
+    "--dtype", "precision",
+    help=PRECISION_HELP + " Default: fp32 (or the model's first prebuilt artifact), or what --artifacts holds.",
+)  # fmt: skip
 @click.option("--runtime", help="Runtime (default: the model's).")
 @click.option("--weights", help=_WEIGHTS_HELP)
 @click.option("--artifacts", type=click.Path(path_type=Path), help="An export folder to run (no torch needed).")
@@ -555,6 +569,10 @@ def run(
             if exp else runtime, "weights": exp.manifest.weights.source if exp else None}  # fmt: skip
     try:
         if source is None:
+            streaming = None if as_json else getattr(predictor, "stream", None)
+            if callable(streaming):
+                _print_stream(streaming(item, **options))
+                return
             result = predictor(item, **options)
             _print_json({**meta, "prompt": item, **result.to_dict()}) if as_json else click.echo(result.summary())
         else:
@@ -571,12 +589,110 @@ def run(
                 _console(stderr=True).print(sink.description, style="dim")
 
 
+@cli.command(context_settings=EXTRAS)
+@click.argument("name")
+@click.option(
+    "--dtype", "precision", help=PRECISION_HELP + " Default: fp32 (or the model's first prebuilt artifact)."
+)
+@click.option("--runtime", help="Runtime (default: the model's).")
+@click.option("--artifacts", type=click.Path(path_type=Path), help="An export folder to run.")
+@click.option("--threads", type=int, callback=_positive, help="Threads (default: the physical cores).")
+@click.pass_context
+def chat(
+    ctx: click.Context, name: str, precision: str | None, runtime: str | None, artifacts: Path | None,
+    threads: int | None,
+) -> None:  # fmt: skip
+    """A conversation with a text model, in its own chat template: type a message and Enter; the
+    answer streams. /reset starts over, /exit or Ctrl-D ends. Task options (e.g. --system) apply
+    to every turn."""
+    from zoo import api
+
+    spec, task = _spec_and_task(name)
+    cannot = f"{spec.id} is a {spec.task} model, whose predictor does not chat; use zoo run {spec.id}"
+    from zoo.tasks import SimplePredictor
+
+    factory = task.predictor or SimplePredictor
+    if isinstance(factory, type) and not hasattr(factory, "chat"):
+        raise InputError(cannot)  # said before any download or export
+    _check_precisions(spec, [precision], [runtime])
+    _, options, roles = _parse_extras(ctx, spec, task, "chat", ctx.args)
+    status = _Status(enabled=True, prefix=f"{spec.id}: ")
+    try:
+        predictor = api.load(spec.id, dtype=precision, runtime=runtime, threads=threads, artifacts=artifacts,
+                             roles=roles, progress=status)  # fmt: skip
+    finally:
+        status.close()
+    try:
+        if not callable(getattr(predictor, "chat", None)):
+            raise InputError(cannot)
+        _chat_loop(predictor, options)
+    finally:
+        predictor.close()
+
+
+def _chat_loop(predictor: Any, options: dict[str, Any]) -> None:
+    """Read a line, stream the answer, keep the history; a turn that fails (a conversation grown
+    past the context) is one error line and the conversation goes on without it."""
+    stdin = sys.stdin
+    err = _console(stderr=True)
+    interactive = stdin.isatty()
+    if interactive:
+        err.print("/reset starts over, /exit or Ctrl-D ends", style="dim")
+    messages: list[dict[str, str]] = []
+    while True:
+        if interactive:
+            click.echo("> ", nl=False, err=True)
+        line = stdin.readline()
+        if not line or line.strip() in ("/exit", "/quit"):
+            return
+        text = line.strip()
+        if not text:
+            continue
+        if text == "/reset":
+            messages.clear()
+            predictor.reset()
+            err.print("(new conversation)", style="dim")
+            continue
+        turn = [*messages, {"role": "user", "content": text}]
+        try:
+            _, answer = _print_stream(predictor.chat(turn, **options))
+        except ZooError as error:
+            click.echo(f"zoo: error: {_one_line(str(error))}", err=True)
+            continue
+        messages = [*turn, {"role": "assistant", "content": answer}]
+
+
+def _print_stream(stream: Any) -> tuple[Any, str]:
+    """Print a predictor's text pieces as they come, then the result's one-line stats on stderr;
+    (the finished result, the whole text)."""
+    out = sys.stdout
+    pieces = []
+    for piece in stream:
+        pieces.append(piece)
+        out.write(piece)
+        out.flush()
+    out.write("\n")
+    out.flush()
+    result = getattr(stream, "result", None)
+    stats = getattr(result, "stats", None)
+    if callable(stats):
+        _console(stderr=True).print(f"[{stats()}]", style="dim")
+    return result, "".join(pieces)
+
+
 def _run_frames(predictor: Any, source: Any, sink: Any, options: dict[str, Any], meta: dict[str, Any],
                 as_json: bool) -> None:  # fmt: skip
-    """One result per frame, streamed: a summary (one line per frame for many frames) or JSON."""
+    """One result per frame, streamed: a summary (one line per frame for many frames) or JSON.
+    A single image through a predictor that streams text (a VLM) prints the answer as it comes."""
     from zoo.flows.run import stream
 
     single = source.length == 1 and source.kind == "image"
+    if single and not as_json and callable(getattr(predictor, "stream", None)):
+        frame = next(iter(source))
+        result, _ = _print_stream(predictor.stream(frame.image, **options))
+        if sink is not None and result is not None:
+            sink.write(frame, result.draw(frame.image))
+        return
     bar, advance = _frame_progress(source, enabled=not single and not as_json)
     try:
         for frame, result in stream(predictor, source, **options):
@@ -706,7 +822,10 @@ def embed(
 @cli.command(context_settings=EXTRAS)
 @click.argument("name", required=False)
 @click.option("--task", help="Benchmark every model of this task.")
-@click.option("--dtype", "precisions", default="fp32", show_default=True, help="Comma-separated: fp32,fp16,int8.")
+@click.option(
+    "--dtype", "precisions",
+    help="Comma-separated: fp32,fp16,int8 (or GGUF types). Default: fp32, or the model's first prebuilt artifact.",
+)  # fmt: skip
 @click.option("--runtime", "runtimes", help="Comma-separated runtimes, e.g. ncnn,onnxruntime (default: the model's).")
 @click.option("--threads", callback=_threads, help="Comma-separated thread counts, e.g. 1,4 (default: physical cores).")
 @click.option("--runs", type=int, callback=_positive, help="Timed runs (default: adaptive, ≥30 runs and ≥2 s).")
@@ -724,7 +843,7 @@ def bench(
     ctx: click.Context,
     name: str | None,
     task: str | None,
-    precisions: str,
+    precisions: str | None,
     runtimes: str | None,
     threads: list[int] | None,
     runs: int | None,
@@ -752,10 +871,10 @@ def bench(
         if ctx.args:
             raise click.UsageError(f"unexpected {' '.join(ctx.args)} (with --task, give no model options)", ctx)
         names = [s.id for s in get_registry().list(task)]
-    precision_list = _csv_names(precisions, "--dtype") or ["fp32"]
+    precision_list = _csv_names(precisions, "--dtype")
     runtime_list = _csv_names(runtimes, "--runtime")
     for model in names:
-        _check_precisions(get_registry().get(model), precision_list, runtime_list or [None])
+        _check_precisions(get_registry().get(model), precision_list or [None], runtime_list or [None])
     err = _console(stderr=True)
     cards = []
     for model in names:

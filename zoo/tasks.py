@@ -93,6 +93,12 @@ class Probe:
     unit: str = "inference"
     input_shapes: tuple[tuple[int, ...], ...] = ()
     """Shapes of the network inputs one call feeds, in call order (recorded in the card)."""
+    runs: int | None = None
+    """Timed runs when the user gives no --runs; None: adaptive for the primary probe (≥30 runs and
+    ≥2 s), as many as the primary took (10 to 50) for the others. A probe whose call takes seconds
+    (128 generated tokens) fixes a small count."""
+    warmup: int | None = None
+    """Most untimed calls before timing (None: the bench's --warmup)."""
 
 
 @dataclass(frozen=True)
@@ -166,6 +172,9 @@ class TaskDef:
     """Items int8 calibration runs through the predictor; None: crops of the embedded photos."""
     bench_probes: Callable[[Predictor, Any], list[Probe]] | None = None
     """What ``zoo bench`` times on one item; None: 'model' and 'pipeline'."""
+    primary_probe: str = "model"
+    """The probe that gives the card's latency and FPS columns (and the stability flag), e.g. an
+    LLM's 'tg128' (its FPS column is then tokens/s)."""
     evaluator: Evaluator | None = None
     hub: HubInfo = field(default_factory=HubInfo)
 
@@ -212,6 +221,12 @@ class Predictor:
 
     Subclasses implement ``predict(item, options)`` with ``self.infer(role, inputs)`` for every
     network call (timed as 'infer') and ``with self.stage('pre'):`` around their numpy stages.
+
+    A predictor that produces text as it goes may also offer (the CLI uses them when present):
+    ``stream(item, **options)`` -> an iterator of text pieces whose ``result`` attribute holds the
+    finished Result once it is exhausted (``zoo run`` prints the pieces as they come), and
+    ``chat(messages, **options)`` -> the same kind of stream for one assistant turn after
+    ``messages`` ([{'role': 'system'|'user'|'assistant', 'content': str}, ...]; ``zoo chat``).
     """
 
     def __init__(

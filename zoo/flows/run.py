@@ -59,7 +59,7 @@ def load(
             exp = open_export(folder, spec, runtime, precision, reg)
         else:
             exp = ensure_export(
-                spec.id, precision or "fp32", runtime, weights, offline=offline, registry=reg, progress=progress
+                spec.id, precision or spec.default_precision(runtime), runtime, weights, offline=offline, registry=reg, progress=progress
             )
         sessions = load_sessions(exp, threads, reg)
     elif artifacts is not None:

@@ -7,7 +7,8 @@ exactly what a board imports — and loads the export folders itself, checked li
 
 What it times comes from the task (``TaskDef.bench_probes``), else two probes: 'model' replays
 the network calls one item makes (the networks alone: the card's latency) and 'pipeline' calls
-the predictor (pre + networks + post: what a user feels).
+the predictor (pre + networks + post: what a user feels). The task's ``primary_probe`` ('model'
+unless the task says otherwise) is timed first, with the load and energy monitors on.
 """
 
 from __future__ import annotations
@@ -125,15 +126,24 @@ def run(job: Any) -> Any:
     item = bench_item(predictor)
     task = predictor.task
     probes = task.bench_probes(predictor, item) if task.bench_probes is not None else default_probes(predictor, item)
+    main = task.primary_probe
+    if main not in [p.name for p in probes]:
+        from zoo.errors import PluginError
+
+        raise PluginError(
+            f"the {task.name} task's bench probes ({', '.join(p.name for p in probes)}) have no {main!r}, "
+            "its primary_probe — a bug in the task's plugin"
+        )
     if not job.pipeline:
-        probes = [p for p in probes if p.name != "pipeline"]
+        probes = [p for p in probes if p.name != "pipeline" or p.name == main]
+    probes = sorted(probes, key=lambda p: p.name != main)  # the primary first: the others follow its run count
     meter, energy_reason = _energy(reg.power_meters)
     measures: dict[str, Measure] = {}
     joules = other_load = None
     model_runs = 30
     for probe in probes:
-        primary = probe.name == "model"
-        for _ in range(job.warmup):
+        primary = probe.name == main
+        for _ in range(job.warmup if probe.warmup is None else min(job.warmup, probe.warmup)):
             probe.fn()
         predictor.reset()
         monitor = LoadMonitor()
@@ -141,8 +151,9 @@ def run(job: Any) -> Any:
             monitor.start()
             if meter is not None:
                 meter.start()
-        # The primary probe adapts its run count (≥30 runs, ≥2 s); the others take as many, 10 to 50.
-        runs = job.runs if (primary or job.runs) else max(10, min(model_runs, 50))
+        # --runs, else the probe's own count, else: the primary adapts (≥30 runs, ≥2 s) and the
+        # others take as many, 10 to 50.
+        runs = job.runs or probe.runs or (None if primary else max(10, min(model_runs, 50)))
         samples = time_calls(probe.fn, runs=runs, warmup=0)
         if primary:
             model_runs = len(samples.ns)
@@ -154,6 +165,7 @@ def run(job: Any) -> Any:
     predictor.close()
     return BenchOutcome(
         measures=measures,
+        primary=main,
         load_ms=load_ms,
         peak_rss_mb=peak_rss_kb() / 1024.0,
         other_load=other_load,

@@ -20,6 +20,7 @@ _WHERE = {
     "Poses": "zoo.results.pose",
     "InstanceMasks": "zoo.results.segmentation",
     "Embeddings": "zoo.results.embeddings",
+    "Generation": "zoo.results.text",
     "Tracks": "zoo.results.tracks",
     "ZeroShot": "zoo.results.zeroshot",
 }

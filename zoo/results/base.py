@@ -20,6 +20,10 @@ class Result(Protocol):
     def draw(self, image: np.ndarray) -> np.ndarray: ...
 
 
+# Optional, for results whose text is streamed (``Predictor.stream``): ``stats() -> str``, one line
+# on how it ran (token counts, timings), printed after the streamed text instead of ``summary()``.
+
+
 def colour(index: int) -> tuple[int, int, int]:
     """A stable, distinct colour per class or track id (golden-ratio hue steps)."""
     r, g, b = colorsys.hsv_to_rgb((index * 0.618033988749895) % 1.0, 0.85, 0.95)

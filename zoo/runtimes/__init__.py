@@ -74,8 +74,7 @@ class Runtime(Protocol):
     ) -> Session:
         """Load one component's files (role → path, e.g. param/bin) into a Session; ``outputs``
         (names and shapes PyTorch gave at export) let a runtime restore axes it drops; ``inputs``
-        (names, shapes and dtypes) tell it which inputs are integers (token ids). ``inputs`` is
-        optional for a runtime: the core passes it only to a ``load`` that takes it."""
+        (names, shapes and dtypes) tell it which inputs are integers (token ids)."""
         ...
 
 
@@ -101,3 +100,9 @@ class ShapeCheckedSession:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.session, name)
+
+
+# Optional: ``describe(fmt, files) -> dict`` — what a prebuilt artifact says about itself, read from
+# its (already checked) files without loading them: 'architecture', 'params', 'file_type',
+# 'context_length', 'license', and 'input' (the card's Input column, e.g. 'ctx 4096'). The core
+# records it in the manifest (params, extra['model_facts']) and so in the card.
