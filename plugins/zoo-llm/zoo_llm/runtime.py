@@ -114,6 +114,7 @@ class LlamaCppRuntime:
         threads: int,
         options: Mapping[str, Any],
         outputs: Sequence[Any] = (),
+        inputs: Sequence[Any] = (),
     ) -> LlamaSession:
         from zoo_llm import probe
 
