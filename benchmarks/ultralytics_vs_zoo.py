@@ -25,7 +25,7 @@ What is compared, per photo, end to end as a user calls it (the file path in, re
   core), so the worker reloads the same files with ``opt.num_threads = N`` set before loading (ncnn
   picks kernels at load time), and sets torch, OpenCV and OpenMP to N threads too. Its ncnn Option
   flags are otherwise ncnn's defaults (fp16 storage where the CPU has it) and are printed.
-- zoo: ``zoo.api.load(model, precision, weights=<same checkpoint>, threads=N)(path, conf=, iou=)``,
+- zoo: ``zoo.api.load(model, dtype, weights=<same checkpoint>, threads=N)(path, conf=, iou=)``,
   zoo's own export (trace -> pnnx -> ncnn, fp32 with fp16 off; int8 calibrated, its default method)
   of the same file, rectangular letterbox by default (480x640 for a 4:3 photo, 384x640 for 16:9),
   masks in the photo's own pixels. Ultralytics ships no ncnn int8: int8 rows compare zoo int8
@@ -273,7 +273,7 @@ def worker_zoo(job: dict[str, Any], proto: Any) -> None:
     from zoo import api
 
     t0 = time.perf_counter()
-    pipeline = api.load(job["zoo_model"], precision=job["dtype"], weights=job["checkpoint"], threads=threads)
+    pipeline = api.load(job["zoo_model"], dtype=job["dtype"], weights=job["checkpoint"], threads=threads)
     load_ms = (time.perf_counter() - t0) * 1e3
     photos = job["photos"]
     kwargs = {"conf": job["conf"], "iou": job["iou"], "max_det": job["max_det"]}

@@ -210,7 +210,9 @@ def ensure_export(
     _, winfo = resolve_weights(spec, weights, offline)
     folder = default_export_dir(spec, runtime, precision, winfo, int8_suffix(spec, runtime, precision, method))
     if (folder / MANIFEST).is_file() and calib is None:
-        return open_export(folder, spec, runtime, precision, reg)
+        existing = open_export(folder, spec, runtime, precision, reg)
+        if made_as_now(spec, existing.manifest, existing.manifest.extra.get("int8_method")):
+            return existing  # else made by an older recipe or for other inputs: exported again below
     from zoo.flows.export import export
 
     return export(
@@ -256,13 +258,6 @@ def find_export(
     if not root.is_dir():
         return None
     want_method = (method or spec.int8_method) if (runtime, precision) == ("ncnn", "int8") else None
-    found = spec.recipe_for(runtime, precision)
-    plan = None
-    if found is not None:
-        from zoo.flows.export import planned
-
-        steps, options = planned(found[1], precision, want_method)
-        plan = (list(steps), json.loads(json.dumps(options)))
     users_own = weights is None and spec.weights is None
     own: list[tuple[Path, ExportManifest]] = []
     for folder in sorted(root.iterdir()):
@@ -276,8 +271,8 @@ def find_export(
             continue
         if want_method is not None and manifest.extra.get("int8_method") != want_method:
             continue
-        if plan is not None and manifest.recipe and (manifest.recipe_steps, manifest.recipe_options) != plan:
-            continue  # made by another version of the recipe (other int8 options...): not this export
+        if not made_as_now(spec, manifest, want_method):
+            continue
         if users_own:
             if not manifest.weights.random:
                 own.append((folder, manifest))
@@ -291,6 +286,29 @@ def find_export(
             f"pass --weights PATH to choose, or delete the exports you no longer want"
         )
     return open_export(own[0][0], spec, runtime, precision, registry) if own else None
+
+
+def made_as_now(spec: ModelSpec, manifest: ExportManifest, method: str | None = None) -> bool:
+    """Whether an export is what the spec's recipe would make now: the same recipe plan (steps and
+    options, int8 method and options included) and each exported component traced for the inputs
+    its spec declares (names, shapes, dtypes, dynamic axes). An export from an older zoo (other
+    int8 options, a fixed shape where the spec is now dynamic) would run, but not as specified.
+    A prebuilt artifact (no recipe) is what it is."""
+    if not manifest.recipe:
+        return True
+    found = spec.recipe_for(manifest.runtime, manifest.precision)
+    if found is not None:
+        from zoo.flows.export import planned
+
+        steps, options = planned(found[1], manifest.precision, method)
+        if (manifest.recipe_steps, manifest.recipe_options) != (list(steps), json.loads(json.dumps(options))):
+            return False
+    declared = {role: comp.inputs for role, comp in spec.components.items()}
+    return all(
+        tuple(comp.inputs) == tuple(declared[role])
+        for role, comp in manifest.components.items()
+        if role in declared and comp.inputs
+    )
 
 
 def materialize_artifact(
