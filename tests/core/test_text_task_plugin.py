@@ -202,6 +202,6 @@ def test_text_task_streams_chats_and_benches_on_its_artifact(echo_plugin: Path, 
     )
     assert result["measures"]["model"]["latency"]["runs"] == 10  # the others: 10 to 50, as many as the primary
     assert card["params"] == 7 and card["input_resolution"] == "text, ctx 16"
-    assert card["accuracy_reason"] == "no evaluation run (the echo task has no evaluator)"
+    assert card["accuracy_reason"] == "no evaluation run: zoo has no echo evaluator yet"
     table = _ok("table", "--cards", str(cards)).stdout  # type: ignore[attr-defined]
     assert "FPS column is words/s (words); latency per call of 10 words" in table

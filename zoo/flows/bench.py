@@ -230,7 +230,7 @@ def bench_exports(
         if m.weights.random:
             comments.append("random weights (seed 0): latency only")
         elif not card.accuracy and reg.task(spec.task).evaluator is None:
-            card.accuracy_reason = f"no evaluation run (the {spec.task} task has no evaluator)"
+            card.accuracy_reason = f"no evaluation run: zoo has no {spec.task} evaluator yet"
         if m.extra.get("int8_method"):
             comments.append(f"int8 {m.extra.get('int8_method')} calibrated on {m.extra.get('calibration')}")
         if "compression" in m.extra:
