@@ -293,6 +293,9 @@ class ModelCard(Data):
                     f"FPS column is {primary.unit}s/s ({r.primary_probe}); latency per call of {primary.items:g} "
                     f"{primary.unit}{'s' if primary.items != 1 else ''}"
                 )
+                piped = r.measures.get("pipeline")
+                if piped is not None and piped.description:
+                    comments.append(f"Pipeline column: {piped.description}")
             measured_at = sorted({"x".join(map(str, s[1:])) for s in (primary.input_shapes if primary else [])})
             if measured_at and measured_at != [self.input_resolution]:
                 comments.append(f"measured at input {', '.join(measured_at)}")
