@@ -77,7 +77,8 @@ def zero_shot_agreement(reference: list[ZeroShot], candidate: list[ZeroShot]) ->
         top = np.sort(p)[::-1]
         margins.append(float(top[0] - top[1]) if len(top) > 1 else 1.0)
         diffs.append(float(np.abs(p - q).max()))
-        kls.append(float(np.sum(p * (np.log(np.maximum(p, 1e-12)) - np.log(np.maximum(q, 1e-12))))))
+        kl = float(np.sum(p * (np.log(np.maximum(p, 1e-12)) - np.log(np.maximum(q, 1e-12)))))
+        kls.append(max(kl, 0.0))  # >= 0; float32 probabilities that sum to 1 ± 1e-7 can give -1e-9
     out = {"top1_agreement": float(np.mean(same)), "max_prob_diff": max(diffs), "mean_kl": float(np.mean(kls)),
            "min_top1_margin": min(margins)}
     if all(r.embedding is not None for r in reference) and all(c.embedding is not None for c in candidate):
