@@ -833,13 +833,12 @@ class BoxEvaluator:
         results_file: Path | None,
         progress: Callable[[int, int], None] | None,
     ) -> Any:
-        import statistics
 
         from zoo.card import Metric
         from zoo.tasks import EvalOutcome
 
         dataset, limit = loaded
-        options = {**self.defaults, **{k: v for k, v in options.items() if v is not None}}
+        options = self._options(options)
         run = predict_dataset(dataset, lambda rgb: predictor(rgb, **options), limit, progress)
         t0 = time.perf_counter()
         scores = coco_map(dataset.ground_truth, run.results, run.image_ids)
@@ -851,23 +850,45 @@ class BoxEvaluator:
                 Metric(name="mAP@[.5:.95]", value=scores.map, dataset=dataset.name, split=dataset.split, n=n),
                 Metric(name="mAP@.5", value=scores.map50, dataset=dataset.name, split=dataset.split, n=n),
             ],
-            facts={
-                "library": scores.library,
-                "annotation_file": str(dataset.annotation_file),
-                "images_dir": str(dataset.images_dir),
-                "n_images": n,
-                "n_annotations": dataset.n_annotations(run.image_ids),
-                "n_detections": run.n_detections,
-                "n_dropped_labels": run.n_dropped_labels,
-                "category_scheme": dataset.categories.scheme,
-                "stats": scores.stats,
-                "predict_median_ms": statistics.median(run.per_image_ns) / 1e6,
-                "predict_total_s": sum(run.per_image_ns) / 1e9,
-                "score_ms": score_ms,
-                "results_file": written,
-                **{k: v for k, v in options.items() if v is not None},
-            },
+            facts=self._facts(dataset, run, options, library=scores.library, stats=scores.stats, score_ms=score_ms,
+                              results_file=written, counts={"n_detections": run.n_detections}),  # fmt: skip
         )
+
+    def _options(self, options: Mapping[str, Any]) -> dict[str, Any]:
+        """The user's options over the evaluator's defaults (None: not given)."""
+        return {**self.defaults, **{k: v for k, v in options.items() if v is not None}}
+
+    @staticmethod
+    def _facts(
+        dataset: CocoDataset,
+        run: PredictionRun,
+        options: Mapping[str, Any],
+        *,
+        library: str,
+        stats: Any,
+        score_ms: float,
+        results_file: str | None,
+        counts: Mapping[str, int],
+    ) -> dict[str, Any]:
+        """How the scores were measured, for the card's facts: data, counts, library, timings, options."""
+        import statistics
+
+        return {
+            "library": library,
+            "annotation_file": str(dataset.annotation_file),
+            "images_dir": str(dataset.images_dir),
+            "n_images": len(run.image_ids),
+            "n_annotations": dataset.n_annotations(run.image_ids),
+            **counts,
+            "n_dropped_labels": run.n_dropped_labels,
+            "category_scheme": dataset.categories.scheme,
+            "stats": stats,
+            "predict_median_ms": statistics.median(run.per_image_ns) / 1e6,
+            "predict_total_s": sum(run.per_image_ns) / 1e9,
+            "score_ms": score_ms,
+            "results_file": results_file,
+            **{k: v for k, v in options.items() if v is not None},
+        }
 
 
 class MaskEvaluator(BoxEvaluator):
@@ -898,13 +919,12 @@ class MaskEvaluator(BoxEvaluator):
         results_file: Path | None,
         progress: Callable[[int, int], None] | None,
     ) -> Any:
-        import statistics
 
         from zoo.card import Metric
         from zoo.tasks import EvalOutcome
 
         dataset, limit = loaded
-        options = {**self.defaults, **{k: v for k, v in options.items() if v is not None}}
+        options = self._options(options)
         results: list[Any] = []
 
         def predict(rgb: np.ndarray) -> Any:
@@ -933,20 +953,8 @@ class MaskEvaluator(BoxEvaluator):
                 metric("box mAP@[.5:.95]", boxes.map),
                 metric("box mAP@.5", boxes.map50),
             ],
-            facts={
-                "library": masks.library,
-                "annotation_file": str(dataset.annotation_file),
-                "images_dir": str(dataset.images_dir),
-                "n_images": n,
-                "n_annotations": dataset.n_annotations(run.image_ids),
-                "n_instances": len(segm),
-                "n_dropped_labels": run.n_dropped_labels,
-                "category_scheme": dataset.categories.scheme,
-                "stats": {"segm": masks.stats, "bbox": boxes.stats},
-                "predict_median_ms": statistics.median(run.per_image_ns) / 1e6,
-                "predict_total_s": sum(run.per_image_ns) / 1e9,
-                "score_ms": score_ms,
-                "results_file": str(results_file) if results_file is not None else None,
-                **{k: v for k, v in options.items() if v is not None},
-            },
+            facts=self._facts(dataset, run, options, library=masks.library,
+                              stats={"segm": masks.stats, "bbox": boxes.stats}, score_ms=score_ms,
+                              results_file=str(results_file) if results_file is not None else None,
+                              counts={"n_instances": len(segm)}),  # fmt: skip
         )
