@@ -8,8 +8,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
-import sys
 import textwrap
 from pathlib import Path
 
@@ -144,25 +142,8 @@ def test_hub_listing_and_its_sha256_verify_downloads(hub: LocalServer) -> None:
 
 
 @pytest.fixture
-def npy_plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
-    site = tmp_path / "site"
-    (site / "zoo_npy").mkdir(parents=True)
-    (site / "zoo_npy" / "__init__.py").write_text("")
-    (site / "zoo_npy" / "plugin.py").write_text(textwrap.dedent(PLUGIN))
-    dist = site / "zoo_npy-0.1.0.dist-info"
-    dist.mkdir()
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: zoo-npy\nVersion: 0.1.0\n")
-    (dist / "entry_points.txt").write_text("[zoo]\nnpy = zoo_npy.plugin\n")
-    monkeypatch.syspath_prepend(str(site))
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")]))
-    monkeypatch.delenv("ZOO_PLUGINS", raising=False)
-    from zoo import registry
-
-    registry.reset()
-    yield site
-    registry.reset()
-    sys.modules.pop("zoo_npy.plugin", None)
-    sys.modules.pop("zoo_npy", None)
+def npy_plugin(install_plugin):  # type: ignore[no-untyped-def]
+    return install_plugin("npy", textwrap.dedent(PLUGIN))
 
 
 def _ok(*args: str) -> str:

@@ -8,8 +8,6 @@ The plugin is installed the way pip would leave it: a package and a ``*.dist-inf
 from __future__ import annotations
 
 import json
-import os
-import sys
 import textwrap
 from pathlib import Path
 
@@ -131,30 +129,11 @@ def build_model(spec, weights):
     return net
 '''
 
-ENTRY_POINTS = "[zoo]\ntoy = zoo_toy.plugin\n"
-METADATA = "Metadata-Version: 2.1\nName: zoo-toy\nVersion: 0.1.0\n"
 
 
 @pytest.fixture
-def toy_plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    site = tmp_path / "site"
-    (site / "zoo_toy").mkdir(parents=True)
-    (site / "zoo_toy" / "__init__.py").write_text("")
-    (site / "zoo_toy" / "plugin.py").write_text(textwrap.dedent(PLUGIN))
-    dist = site / "zoo_toy-0.1.0.dist-info"
-    dist.mkdir()
-    (dist / "METADATA").write_text(METADATA)
-    (dist / "entry_points.txt").write_text(ENTRY_POINTS)
-    monkeypatch.syspath_prepend(str(site))
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")]))
-    monkeypatch.delenv("ZOO_PLUGINS", raising=False)
-    from zoo import registry
-
-    registry.reset()
-    yield site
-    registry.reset()
-    sys.modules.pop("zoo_toy.plugin", None)
-    sys.modules.pop("zoo_toy", None)
+def toy_plugin(install_plugin) -> Path:  # type: ignore[no-untyped-def]
+    return install_plugin("toy", textwrap.dedent(PLUGIN))
 
 
 def _ok(*args: str) -> str:

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import sys
 import textwrap
 from pathlib import Path
 
@@ -140,29 +138,12 @@ def register_models(register):
 
 
 @pytest.fixture
-def echo_plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+def echo_plugin(tmp_path: Path, install_plugin):  # type: ignore[no-untyped-def]
     model = tmp_path / "echo.txt"
     model.write_text("echo\n")
-    site = tmp_path / "site"
-    (site / "zoo_echo").mkdir(parents=True)
-    (site / "zoo_echo" / "__init__.py").write_text("")
     source = textwrap.dedent(PLUGIN).replace("{uri}", model.as_uri())
     source = source.replace("{sha}", hashlib.sha256(model.read_bytes()).hexdigest()).replace("{{", "{").replace("}}", "}")
-    (site / "zoo_echo" / "plugin.py").write_text(source)
-    dist = site / "zoo_echo-0.1.0.dist-info"
-    dist.mkdir()
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: zoo-echo\nVersion: 0.1.0\n")
-    (dist / "entry_points.txt").write_text("[zoo]\necho = zoo_echo.plugin\n")
-    monkeypatch.syspath_prepend(str(site))
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")]))
-    monkeypatch.delenv("ZOO_PLUGINS", raising=False)
-    from zoo import registry
-
-    registry.reset()
-    yield site
-    registry.reset()
-    sys.modules.pop("zoo_echo.plugin", None)
-    sys.modules.pop("zoo_echo", None)
+    return install_plugin("echo", source)
 
 
 def _ok(*args: str, input: str | None = None) -> object:  # noqa: A002
