@@ -89,6 +89,13 @@ class _Refused(Exception):
     """A state-dict pickle named a class (caught and turned into one CheckpointError line)."""
 
 
+def _refused(path: Path, err: _Refused) -> CheckpointError:
+    return CheckpointError(
+        f"{path}: refused to unpickle: the file names the class {err} (only plain tensor checkpoints are "
+        "read, never code); re-save it as a state_dict"
+    )
+
+
 def _numpy_scalar(dtype: Any, data: bytes | None = None) -> Any:
     """numpy.core.multiarray.scalar for numeric dtypes only (a scalar from its raw bytes)."""
     import numpy as np
@@ -272,10 +279,7 @@ def read_checkpoint(path: str | Path, *, allow_objects: bool = False) -> Any:
                 unpickler = RestrictedUnpickler(member, allow_objects=allow_objects, persistent_load=persistent_load)
                 return unpickler.load()
         except _Refused as err:
-            raise CheckpointError(
-                f"{path}: refused to unpickle: the file names the class {err} (only plain tensor checkpoints are "
-                "read, never code); re-save it as a state_dict"
-            ) from None
+            raise _refused(path, err) from None
         except _Bounds as err:
             raise CheckpointError(
                 f"{path}: tensor storage {err.key!r} declares {err.want} bytes but its record holds {err.have}; "
@@ -353,10 +357,7 @@ def _read_legacy(path: Path, size: int, allow_objects: bool) -> Any:
                     raise EOFError(f"storage {key!r} is cut short")
             return obj
     except _Refused as err:
-        raise CheckpointError(
-            f"{path}: refused to unpickle: the file names the class {err} (only plain tensor checkpoints are "
-            "read, never code); re-save it as a state_dict"
-        ) from None
+        raise _refused(path, err) from None
     except _Bounds as err:
         raise CheckpointError(
             f"{path}: tensor storage {err.key!r} declares {err.want} elements or bytes the file does not hold "

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from zoo.results.base import canvas, colour, label, text_size
+from zoo.results.base import colour
 from zoo.results.detection import Detections
 
 MASK_ALPHA = 0.45
@@ -115,14 +115,7 @@ class InstanceMasks(Detections):
             region = out[top : top + crop.shape[0], left : left + crop.shape[1]]
             tint = np.asarray(colour(int(self.class_ids[i])), dtype=np.float32)
             region[crop] = (region[crop] * (1 - MASK_ALPHA) + tint * MASK_ALPHA).astype(np.uint8)
-        im, pen, width = canvas(out)
-        size = text_size(out.shape)
-        for box, score, cid, name in zip(self.boxes, self.scores, self.class_ids, self._names(), strict=True):
-            c = colour(int(cid))
-            x1, y1, x2, y2 = (float(v) for v in box)
-            pen.rectangle((x1, y1, max(x1, x2), max(y1, y2)), outline=c, width=width)
-            label(pen, (x1, y1), f"{name} {score:.2f}", c, size)
-        return np.asarray(im)
+        return super().draw(out)  # the boxes and tags over the masks
 
 
 def _rle_encoder() -> Any:
