@@ -192,6 +192,17 @@ class _Status:
             self.status.stop()
 
 
+def _load_predictor(spec_id: str, show_steps: bool, **kwargs: Any) -> Any:
+    """``api.load`` with its long steps (export, calibration, parity) shown on stderr as they happen."""
+    from zoo import api
+
+    status = _Status(enabled=show_steps, prefix=f"{spec_id}: ")
+    try:
+        return api.load(spec_id, progress=status, **kwargs)
+    finally:
+        status.close()
+
+
 # -- registry views ----------------------------------------------------------------------------
 @cli.command("list")
 @click.option("--task", help="Only models of this task (e.g. classifier, detector).")
@@ -532,7 +543,6 @@ def run(
 ) -> None:
     """Run a model: zoo run NAME SOURCE [task options] — SOURCE an image, folder, glob, video or
     camera index; a prompt for text models. Prints the results (or draws them with -o)."""
-    from zoo import api
 
     spec, task = _spec_and_task(name)
     _check_precisions(spec, [precision], [runtime])
@@ -542,7 +552,6 @@ def run(
         raise click.UsageError(
             f"missing {what}: zoo run {spec.id} {'PROMPT' if task.input == 'text' else 'SOURCE'}", ctx
         )
-    status = _Status(enabled=not as_json, prefix=f"{spec.id}: ")
     if task.input == "text":
         source, sink, item = None, None, " ".join(inputs)
     else:
@@ -556,11 +565,8 @@ def run(
             options["prompt"] = " ".join(inputs[1:])
         elif len(inputs) > 1:
             raise click.UsageError(f"one SOURCE, got {len(inputs)}: {' '.join(inputs)}", ctx)
-    try:
-        predictor = api.load(spec.id, dtype=precision, runtime=runtime, threads=threads, weights=weights,
-                             artifacts=artifacts, roles=roles, progress=status)  # fmt: skip
-    finally:
-        status.close()
+    predictor = _load_predictor(spec.id, not as_json, dtype=precision, runtime=runtime, threads=threads,
+                                weights=weights, artifacts=artifacts, roles=roles)  # fmt: skip
     from zoo.flows.run import export_of
 
     exp = export_of(predictor)  # a solution's: its first part's
@@ -605,7 +611,6 @@ def chat(
     """A conversation with a text model, in its own chat template: type a message and Enter; the
     answer streams. /reset starts over, /exit or Ctrl-D ends. Task options (e.g. --system) apply
     to every turn."""
-    from zoo import api
 
     spec, task = _spec_and_task(name)
     cannot = f"{spec.id} is a {spec.task} model, whose predictor does not chat; use zoo run {spec.id}"
@@ -616,12 +621,8 @@ def chat(
         raise InputError(cannot)  # said before any download or export
     _check_precisions(spec, [precision], [runtime])
     _, options, roles = _parse_extras(ctx, spec, task, "chat", ctx.args)
-    status = _Status(enabled=True, prefix=f"{spec.id}: ")
-    try:
-        predictor = api.load(spec.id, dtype=precision, runtime=runtime, threads=threads, artifacts=artifacts,
-                             roles=roles, progress=status)  # fmt: skip
-    finally:
-        status.close()
+    predictor = _load_predictor(spec.id, True, dtype=precision, runtime=runtime, threads=threads,
+                                artifacts=artifacts, roles=roles)  # fmt: skip
     try:
         if not callable(getattr(predictor, "chat", None)):
             raise InputError(cannot)
@@ -767,7 +768,6 @@ def embed(
 ) -> None:
     """L2-normalised embeddings of images (--image SOURCE) or texts (--text "..."), printed or saved
     with -o as .npy; for models whose predictor offers ``embed`` (e.g. zero-shot models)."""
-    from zoo import api
     from zoo.results import Embeddings
 
     spec, task = _spec_and_task(name)
@@ -784,12 +784,8 @@ def embed(
         from zoo.media import open_source
 
         source = open_source(image_source, max_frames=max_frames)  # a bad SOURCE fails before any export
-    status = _Status(enabled=not as_json, prefix=f"{spec.id}: ")
-    try:
-        predictor = api.load(spec.id, dtype=precision, runtime=runtime, threads=threads, weights=weights,
-                             artifacts=artifacts, progress=status)  # fmt: skip
-    finally:
-        status.close()
+    predictor = _load_predictor(spec.id, not as_json, dtype=precision, runtime=runtime, threads=threads,
+                                weights=weights, artifacts=artifacts)  # fmt: skip
     try:
         embed_one: Any = getattr(predictor, "embed", None)
         if not callable(embed_one):
