@@ -60,6 +60,9 @@ def worker_train(job: dict[str, Any]) -> dict[str, Any]:
         data=job["data"], epochs=job["epochs"], imgsz=320, batch=job.get("batch", 16), workers=0, device="cpu",
         project=job["project"], name="train", exist_ok=True, plots=False, amp=False, seed=0,
         deterministic=False, verbose=False, val=True, mosaic=1.0, close_mosaic=5,
+        # Ultralytics' optimizer="auto" picks AdamW at lr 0.002*5/(4+nc) for short runs: 1.2e-4 with the 80
+        # COCO class slots, too small to learn anything in a CPU budget (30 epochs reached box mAP 0.017)
+        optimizer="AdamW", lr0=job.get("lr0", 0.002), warmup_epochs=1.0, cos_lr=True,
     )  # fmt: skip
     best = Path(job["project"]) / "train" / "weights" / "best.pt"
     metrics = model.val(data=job["data"], imgsz=320, batch=16, device="cpu", plots=False, verbose=False)
@@ -82,7 +85,7 @@ def train(args: argparse.Namespace, data: Path) -> dict[str, Any]:
     project = args.workdir / f"runs-{args.model}" / ("more" if args.init else "")
     job = {"data": str(data / "data.yaml"), "epochs": args.epochs, "project": str(project), "batch": args.batch,
            "yaml": "yolov8n-seg.yaml" if masks else "yolov8n.yaml", "threads": args.train_threads,
-           "init": args.init}  # fmt: skip
+           "init": args.init, "lr0": args.lr0}  # fmt: skip
     env = {**os.environ, "YOLO_CONFIG_DIR": str(args.workdir / "ultralytics-config"), "YOLO_OFFLINE": "1"}
     log = args.workdir / f"train-{args.model}.log"
     with log.open("w") as fh:
@@ -204,6 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--train", type=int, default=320, help="synthetic training images")
     ap.add_argument("--train-threads", type=int, default=0, help="torch threads for training (0: all cores)")
     ap.add_argument("--batch", type=int, default=16, help="training batch size")
+    ap.add_argument("--lr0", type=float, default=0.002, help="AdamW learning rate (Ultralytics' 'auto' is far too small)")
     ap.add_argument("--more-epochs", type=int, default=0,
                     help="train this many more epochs from the last run's best weights (same data)")  # fmt: skip
     ap.add_argument("--eval", type=int, default=48, help="held-out images")

@@ -306,7 +306,7 @@ def worker_zoo(job: dict[str, Any], proto: Any) -> None:
         "threads": {"ncnn": threads},
         "ncnn_options": dict(m.components["model"].runtime_options) if m else {},
         "pre": f"PIL decode, {spec.pre.kind} to the smallest multiple of 32 holding the photo at 640 (rect), "
-        "ncnn from_pixels_resize + copy_make_border + substract_mean_normalize",
+        "ncnn from_pixels_resize + substract_mean_normalize, padding in numpy",
         "post": f"numpy: decode {spec.post.decoder}, NMS, boxes to the photo"
         + ("; masks from prototypes in photo pixels, per box" if job["task"] == "segment" else ""),
         "export": {"dir": str(pipeline.export.folder) if pipeline.export else None,

@@ -247,6 +247,26 @@ def test_ncnn_letterbox_blob_matches_the_numpy_reference(hw: tuple[int, int]) ->
     assert np.abs(bgr - ref_bgr[..., ::-1].transpose(2, 0, 1)).max() <= 1.0
 
 
+@pytest.mark.parametrize("hw", [(608, 810), (720, 1280), (333, 517), (1000, 37)])
+def test_padded_normalised_blob_matches_the_numpy_reference(hw: tuple[int, int]) -> None:
+    """Rectangles, padding and mean/std (FCOS-style): the fast path's padding is written after the
+    normalisation, so the pad value must come out normalised exactly as the pixels are."""
+    from zoo_detector.letterbox import letterbox_blob
+
+    mean, std = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+    img = _image(*hw, seed=7)
+    for stride in (0, 32):
+        ref, geo = letterbox(img, (640, 640), stride=stride)
+        blob, geo2 = letterbox_blob(img, (640, 640), scale=1 / 255, mean=mean, std=std, stride=stride)
+        assert geo2 == geo and blob.shape == (3, *geo.canvas) and blob.flags.c_contiguous
+        want = (ref.transpose(2, 0, 1) / 255.0 - np.array(mean)[:, None, None]) / np.array(std)[:, None, None]
+        assert np.abs(blob - want).max() <= 1.0 / 255 / min(std) + 1e-5  # one grey level, normalised
+        pad = np.ones(geo.canvas, bool)
+        pad[geo.top : geo.top + geo.new_shape[0], geo.left : geo.left + geo.new_shape[1]] = False
+        if pad.any():
+            np.testing.assert_allclose(blob[:, pad], want[:, pad], atol=1e-5)  # padding exact
+
+
 def test_division_free_iou_test_matches_box_iou() -> None:
     from zoo_detector.nms import iou_above
 

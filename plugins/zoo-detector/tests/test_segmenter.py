@@ -241,6 +241,24 @@ def test_rect_size_is_ultralytics_auto_letterbox(hw: tuple[int, int], expected: 
     assert network_size(hw, spec.pre, rect=False) == (640, 640)
 
 
+@pytest.mark.parametrize(
+    ("hw", "new_shape", "top_left"),
+    [((608, 810), (480, 640), (0, 0)), ((300, 451), (426, 640), (11, 0)), ((720, 1280), (360, 640), (12, 0)),
+     ((1001, 750), (640, 480), (0, 0)), ((481, 641), (480, 640), (0, 0))],
+)  # fmt: skip
+def test_rect_letterbox_keeps_the_square_scale(hw: tuple[int, int], new_shape: tuple[int, int],
+                                               top_left: tuple[int, int]) -> None:
+    """Ultralytics' LetterBox(auto=True): the scale that fits the 640 square, then padding modulo the
+    stride. An 810x608 photo fills 640x480 exactly (scaling it to fit the 480x640 rectangle instead,
+    480/608 < 640/810, would give 639 columns and a pad column)."""
+    geo = letterbox_geometry(hw, (640, 640), 32)
+    assert geo.ratio == min(640 / hw[0], 640 / hw[1])
+    assert (geo.new_shape, (geo.top, geo.left)) == (new_shape, top_left)
+    assert geo.canvas == rect_size(hw, (640, 640), 32) and all(v % 32 == 0 for v in geo.canvas)
+    x, context = preprocess(np.zeros((*hw, 3), np.uint8), _yolov8n_seg().pre, rect=True)
+    assert x.shape[2:] == geo.canvas and context["letterbox"] == geo and context["input_hw"] == geo.canvas
+
+
 # -- the predictor: rect decisions and bad input ----------------------------------------------------
 class _Echo:
     """A session that returns an all-background head at whatever input shape it is fed."""

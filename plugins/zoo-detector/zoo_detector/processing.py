@@ -12,7 +12,7 @@ import numpy as np
 from zoo.results import Detections
 from zoo.specs import ModelSpec, PreSpec
 from zoo_detector.decode import DECODERS
-from zoo_detector.letterbox import Letterbox, letterbox_blob, rect_size, unletterbox_boxes
+from zoo_detector.letterbox import Letterbox, letterbox_blob, letterbox_geometry, unletterbox_boxes
 from zoo_detector.nms import nms
 
 RUN_OPTIONS = ("conf", "iou", "max_det")
@@ -21,9 +21,15 @@ RUN_OPTIONS = ("conf", "iou", "max_det")
 def network_size(image_hw: tuple[int, int], pre: PreSpec, rect: bool = False) -> tuple[int, int]:
     """The network input (height, width) for an image: the model's square ``pre.size``, or with
     ``rect`` the smallest multiple of ``pre.params['stride']`` that holds it at the same scale."""
-    if not rect:
-        return int(pre.size[0]), int(pre.size[1])
-    return rect_size(image_hw, pre.size, int(pre.params.get("stride", 32)))
+    return letterbox_geometry(image_hw, _square(pre), _stride(pre, rect)).canvas
+
+
+def _square(pre: PreSpec) -> tuple[int, int]:
+    return int(pre.size[0]), int(pre.size[1])
+
+
+def _stride(pre: PreSpec, rect: bool) -> int:
+    return int(pre.params.get("stride", 32)) if rect else 0
 
 
 def preprocess(image: np.ndarray, pre: PreSpec, rect: bool = False) -> tuple[np.ndarray, dict[str, Any]]:
@@ -31,10 +37,9 @@ def preprocess(image: np.ndarray, pre: PreSpec, rect: bool = False) -> tuple[np.
     mean/std → float32 1×3×H×W."""
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
         raise ValueError(f"expected an RGB uint8 H×W×3 image, got {image.dtype} {image.shape}")
-    size = network_size(image.shape[:2], pre, rect)
-    x, geo = letterbox_blob(image, size, pre.pad_value, bgr=pre.channel_order == "BGR", scale=pre.scale,
-                            mean=pre.mean, std=pre.std)  # fmt: skip
-    return x[None], {"letterbox": geo, "input_hw": size}
+    x, geo = letterbox_blob(image, _square(pre), pre.pad_value, bgr=pre.channel_order == "BGR", scale=pre.scale,
+                            mean=pre.mean, std=pre.std, stride=_stride(pre, rect))  # fmt: skip
+    return x[None], {"letterbox": geo, "input_hw": geo.canvas}
 
 
 @lru_cache(maxsize=4)

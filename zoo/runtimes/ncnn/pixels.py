@@ -1,7 +1,7 @@
 """Image → network input through ncnn's own C pixel routines (OpenCV's fixed-point bilinear).
 
-``from_pixels_resize`` + ``copy_make_border`` + ``substract_mean_normalize``: about 10× faster than
-numpy on a 640×480 photo, within ±1 grey level of OpenCV's INTER_LINEAR, and nothing the Pi-side
+``from_pixels_resize`` + ``substract_mean_normalize``, then padding written in numpy: about 10× faster
+than numpy alone on a 640×480 photo, within ±1 grey level of OpenCV's INTER_LINEAR, and nothing the Pi-side
 runtime doesn't already have. Reached through ``zoo.imageops`` (plugins never import ncnn).
 """
 
@@ -33,10 +33,19 @@ def resize_pad_normalize(
     (h, w), (nh, nw) = image.shape[:2], new_hw
     kind = ncnn.Mat.PixelType.PIXEL_RGB2BGR if bgr else ncnn.Mat.PixelType.PIXEL_RGB
     mat = ncnn.Mat.from_pixels_resize(np.ascontiguousarray(image), kind, w, h, nw, nh)
-    top, bottom, left, right = pad
-    if top or bottom or left or right:
-        mat = ncnn.copy_make_border(mat, top, bottom, left, right, ncnn.BorderType.BORDER_CONSTANT, float(pad_value))
     # (p·scale − mean)/std == (p − mean/scale) · (scale/std): ncnn's subtract-then-multiply form
-    if any(mean) or scale != 1.0 or any(s != 1.0 for s in std):
-        mat.substract_mean_normalize([m / scale for m in mean] if any(mean) else [], [scale / s for s in std])
-    return np.array(mat, dtype=np.float32, copy=True).reshape(3, nh + top + bottom, nw + left + right)
+    means = [m / scale for m in mean] if any(mean) else []
+    norms = [scale / s for s in std]
+    if means or any(n != 1.0 for n in norms):
+        mat.substract_mean_normalize(means, norms)
+    resized = np.asarray(mat).reshape(3, nh, nw)  # a view: the array keeps the Mat alive
+    top, bottom, left, right = pad
+    if not (top or bottom or left or right):
+        return np.array(resized, dtype=np.float32, copy=True)
+    # padding in numpy, not ncnn.copy_make_border: that copies the whole image through a fresh Mat,
+    # 5x slower (1.1 vs 0.2 ms at 640x480 here), and a 16:9 frame always pads
+    out = np.empty((3, nh + top + bottom, nw + left + right), np.float32)
+    for c in range(3):
+        out[c].fill((pad_value - (means[c] if means else 0.0)) * norms[c])
+    out[:, top : top + nh, left : left + nw] = resized
+    return out
