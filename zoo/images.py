@@ -91,9 +91,13 @@ def load_image(path: str | Path, *, orientation: bool = True) -> np.ndarray:
             warnings.filterwarnings("ignore", message="Corrupt EXIF", category=UserWarning)
             with Image.open(path) as opened:
                 _check_size(path, *opened.size)
+                upright = not orientation or exif_orientation(opened) == 1
+                fast = _decode_jpeg(path, opened) if upright else None
+                if fast is not None:
+                    return fast
                 opened.load()
                 im: Image.Image = opened
-                if orientation and exif_orientation(im) != 1:
+                if not upright:
                     im = ImageOps.exif_transpose(im)
                 if im.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
                     arr = np.asarray(im, dtype=np.float64)
@@ -113,6 +117,29 @@ def load_image(path: str | Path, *, orientation: bool = True) -> np.ndarray:
     except OSError as err:
         raise InputError(f"{path}: cannot read image ({err}); is the file truncated?") from err
     return rgb
+
+
+def _decode_jpeg(path: Path, opened: Image.Image) -> np.ndarray | None:
+    """A colour JPEG decoded by libjpeg-turbo straight into an RGB array (simplejpeg), or None to
+    let Pillow decode it.
+
+    The same pixels as Pillow's decoder (both libjpeg-turbo: accurate integer IDCT, fancy
+    upsampling; tests/core/test_images.py holds them equal), without Pillow's 4-bytes-a-pixel
+    buffer and the copy out of it: 2.1 against 3.1 ms for an 810x608 photo on the 2-core x86 host,
+    about a third of what a detector spends outside its network. Only for what Pillow reads as a
+    YCbCr/RGB JPEG; grayscale, CMYK and anything simplejpeg refuses (it is strict: any libjpeg
+    warning, a truncated file too) go to Pillow, whose errors are the ones zoo reports."""
+    if opened.format != "JPEG" or opened.mode != "RGB":
+        return None
+    try:
+        import simplejpeg
+    except ImportError:  # a trimmed install: Pillow decodes everything
+        return None
+    try:
+        rgb = simplejpeg.decode_jpeg(path.read_bytes(), colorspace="RGB")
+    except (ValueError, OSError):
+        return None
+    return rgb if rgb.shape[:2] == (opened.height, opened.width) else None
 
 
 def save_image(path: str | Path, rgb: np.ndarray) -> None:

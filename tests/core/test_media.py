@@ -554,3 +554,60 @@ def test_streaming_a_video_keeps_memory_flat(tmp_path: Path) -> None:
         assert last == 299
     grown_mb = (peak - before) / 2**20
     assert grown_mb < 60, f"RSS grew {grown_mb:.0f} MB while streaming (all frames would be 276 MB)"
+
+
+# -- the JPEG fast path (simplejpeg) against Pillow's decoder ---------------------------------------
+def _pillow_pixels(path: Path) -> np.ndarray:
+    with Image.open(path) as im:
+        return np.asarray(im.convert("RGB"))
+
+
+@pytest.mark.parametrize(
+    "save", [{"quality": 95}, {"quality": 75, "subsampling": 0}, {"quality": 80, "subsampling": 1},
+             {"quality": 90, "progressive": True}, {"quality": 60, "optimize": True}],
+)  # fmt: skip
+def test_jpeg_fast_path_gives_pillows_pixels(tmp_path: Path, save: dict) -> None:
+    """simplejpeg and Pillow both decode with libjpeg-turbo (accurate IDCT, fancy upsampling): the
+    same pixels, bit for bit, on photos and a noisy odd-sized picture, every chroma subsampling."""
+    import simplejpeg
+
+    from zoo.images import _decode_jpeg, sample_image_paths
+
+    rng = np.random.default_rng(0)
+    pictures = [_pillow_pixels(p) for p in sample_image_paths()]
+    pictures.append(rng.integers(0, 256, (37, 53, 3), dtype=np.uint8))
+    for i, pixels in enumerate(pictures):
+        path = tmp_path / f"{i}.jpg"
+        Image.fromarray(pixels).save(path, **save)
+        with Image.open(path) as opened:
+            fast = _decode_jpeg(path, opened)
+        assert fast is not None, f"{simplejpeg.__version__} refused {path}"
+        assert fast.dtype == np.uint8 and fast.flags.c_contiguous
+        np.testing.assert_array_equal(fast, _pillow_pixels(path))
+        np.testing.assert_array_equal(load_image(path), fast)
+
+
+def test_jpeg_fast_path_leaves_the_rest_to_pillow(tmp_path: Path) -> None:
+    """Grayscale and CMYK JPEGs, EXIF-rotated ones, PNGs: Pillow's path (converted, rotated); a
+    truncated JPEG: Pillow's one-line error, not simplejpeg's."""
+    from zoo.images import _decode_jpeg
+
+    gray = tmp_path / "gray.jpg"
+    Image.fromarray(quadrants()[..., 0]).save(gray)
+    cmyk = tmp_path / "cmyk.jpg"
+    Image.fromarray(quadrants()).convert("CMYK").save(cmyk)
+    png = tmp_path / "p.png"
+    Image.fromarray(quadrants()).save(png)
+    for path in (gray, cmyk, png):
+        with Image.open(path) as opened:
+            assert _decode_jpeg(path, opened) is None
+        assert load_image(path).shape == (48, 96, 3)
+    whole = tmp_path / "whole.jpg"
+    Image.fromarray(np.random.default_rng(1).integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(whole)
+    cut = tmp_path / "cut.jpg"
+    cut.write_bytes(whole.read_bytes()[:-400])
+    with Image.open(cut) as opened:
+        assert _decode_jpeg(cut, opened) is None  # strict: libjpeg's "premature end" is refused
+    with pytest.raises(InputError) as err:
+        load_image(cut)
+    assert "cut.jpg" in one_line(err) and "truncated" in str(err.value)
