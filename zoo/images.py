@@ -124,7 +124,7 @@ def _decode_jpeg(path: Path, opened: Image.Image) -> np.ndarray | None:
     let Pillow decode it.
 
     The same pixels as Pillow's decoder (both libjpeg-turbo: accurate integer IDCT, fancy
-    upsampling; tests/core/test_images.py holds them equal), without Pillow's 4-bytes-a-pixel
+    upsampling; tests/core/test_media.py holds them equal), without Pillow's 4-bytes-a-pixel
     buffer and the copy out of it: 2.1 against 3.1 ms for an 810x608 photo on the 2-core x86 host,
     about a third of what a detector spends outside its network. Only for what Pillow reads as a
     YCbCr/RGB JPEG; grayscale, CMYK and anything simplejpeg refuses (it is strict: any libjpeg

@@ -8,9 +8,10 @@ Ultralytics and Megvii train and predict with (Pillow's resize antialiases when 
 shifts activations away from what the weights saw). Two implementations of the same rule:
 
 * ``letterbox_blob`` — the inference path: ``zoo.imageops`` (ncnn's own C++ pixel routines,
-  ``from_pixels_resize`` and ``substract_mean_normalize``, OpenCV's fixed-point bilinear, so within ±1
-  grey level of it; the padding written in numpy), straight to the network's float CHW input. About 10× faster than numpy on a
-  640×480 photo, and it needs nothing the Pi-side runtime doesn't already have.
+  ``from_pixels_resize`` and ``substract_mean_normalize``, OpenCV's fixed-point bilinear, so within
+  ±1 grey level of it; the padding written in numpy), straight to the network's float CHW input.
+  About 10× faster than numpy on a 640×480 photo, and it needs nothing the Pi-side runtime doesn't
+  already have.
 * ``resize_bilinear`` / ``letterbox`` — pure numpy, float arithmetic: the readable reference that
   the tests hold the fast path to, and the uint8 canvas for drawing and evaluation.
 """
